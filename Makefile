@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rxe-odp: Soft-RoCE with On-Demand Paging, built as a drop-in rdma_rxe.ko.
+#
+#   make                 build rdma_rxe.ko for KDIR (default: this host's 6.1 headers)
+#   make KDIR=debug      build it against the project's debug kernel (ci/kernel/build)
+#   make install         install into /lib/modules/<release>/updates, depmod
+#   make uninstall       remove what install put there
+#   make run             the main job: build, boot a VM, load ours, ODP traffic on rxe0
+#   make check           build everything and run the whole test suite in VMs
+#   make kernel          build (once, cached) the debug guest kernel
+
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+BUILD ?= $(TOP)/build
+
+# Default target kernel: the running kernel's build tree when it is a
+# 6.1 kernel with headers, else the newest installed Debian 6.1 headers.
+HOST_KDIR := /lib/modules/$(shell uname -r)/build
+DEB_KDIR := $(lastword $(sort $(wildcard /usr/src/linux-headers-6.1.*-amd64)))
+ifeq ($(KDIR),debug)
+override KDIR := $(shell $(TOP)/ci/kernel/build --print-dir)
+endif
+ifeq ($(KDIR),)
+ifneq ($(wildcard $(HOST_KDIR)/Makefile),)
+ifeq ($(findstring 6.1.,$(shell uname -r)),6.1.)
+KDIR := $(HOST_KDIR)
+endif
+endif
+endif
+KDIR ?= $(DEB_KDIR)
+
+KRELEASE = $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' \
+		 $(KDIR)/include/generated/utsrelease.h 2>/dev/null)
+OUT = $(BUILD)/$(KRELEASE)
+RXE_TREE_ABS = $(OUT)/rxe/drivers/infiniband/sw/rxe
+RXE_TREE = $(patsubst $(TOP)/%,%,$(RXE_TREE_ABS))
+RXE_ODP_VERSION := $(shell git -C $(TOP) describe --always --dirty 2>/dev/null || echo unknown)
+MODDIR = /lib/modules/$(KRELEASE)/updates/rxe-odp
+
+.PHONY: all modules tree install uninstall clean kernel check run
+
+all: modules
+
+tree:
+	@test -n "$(KDIR)" || { echo "no kernel headers: apt-get install linux-headers-amd64, or set KDIR" >&2; exit 1; }
+	@test -n "$(KRELEASE)" || { echo "KDIR=$(KDIR) has no include/generated/utsrelease.h (not a prepared kernel tree)" >&2; exit 1; }
+	@case "$(RXE_TREE)" in /*) echo "BUILD=$(BUILD) must be inside $(TOP)" >&2; exit 1;; esac
+	@echo "  ASSEMBLE $(RXE_TREE)"
+	@$(TOP)/rxe-odp/assemble.sh $(KDIR) $(OUT)/rxe
+
+modules: tree
+	$(MAKE) -C $(KDIR) M=$(TOP) RXE_TREE=$(RXE_TREE) CONFIG_RDMA_RXE=m \
+		RXE_ODP_VERSION=$(RXE_ODP_VERSION) modules
+	@cp $(RXE_TREE_ABS)/rdma_rxe.ko $(OUT)/rdma_rxe.ko
+	@echo "  MODULE  $(patsubst $(TOP)/%,%,$(OUT))/rdma_rxe.ko ($(KRELEASE), $(RXE_ODP_VERSION))"
+
+install: modules
+	install -D -m 0644 $(OUT)/rdma_rxe.ko $(MODDIR)/rdma_rxe.ko
+	depmod -a $(KRELEASE)
+
+uninstall:
+	rm -f $(MODDIR)/rdma_rxe.ko
+	-rmdir $(MODDIR) 2>/dev/null
+	depmod -a $(KRELEASE)
+
+kernel:
+	$(TOP)/ci/kernel/build
+
+check:
+	$(TOP)/ci/check
+
+run:
+	$(TOP)/ci/run-main
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,68 @@
+# shellcheck shell=bash
+# Helpers shared by the ci/ scripts: paths, progress lines, failing loudly.
+
+RXE_ODP_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+RXE_ODP_CACHE=${RXE_ODP_CACHE:-/var/cache/rxe-odp}
+RXE_ODP_BUILD=${RXE_ODP_BUILD:-$RXE_ODP_TOP/build}
+RXE_ODP_LOGS=$RXE_ODP_BUILD/logs
+LINUX_SOURCE_TARBALL=${LINUX_SOURCE_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
+
+progress() {
+	printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"
+}
+
+die() {
+	printf 'error: %s\n' "$*" >&2
+	exit 1
+}
+
+# Extract the Debian linux-source tarball once; print the tree's path.
+linux_source_tree() {
+	local dest=$RXE_ODP_CACHE/src stamp
+
+	[[ -r $LINUX_SOURCE_TARBALL ]] ||
+		die "$LINUX_SOURCE_TARBALL missing: apt-get install linux-source-6.1"
+	stamp=$(stat -c %Y-%s "$LINUX_SOURCE_TARBALL")
+	if [[ ! -f $dest/.stamp || $(cat "$dest/.stamp") != "$stamp" ]]; then
+		progress "extracting $LINUX_SOURCE_TARBALL into $dest" >&2
+		rm -rf "$dest"
+		mkdir -p "$dest"
+		tar -C "$dest" -xf "$LINUX_SOURCE_TARBALL"
+		echo "$stamp" >"$dest/.stamp"
+	fi
+	echo "$dest/linux-source-6.1"
+}
+
+# Run a long command with its output in a log, printing a heartbeat line
+# every minute; on failure show the log's tail.
+run_logged() {
+	local what=$1 log=$2 pid rc start
+	shift 2
+
+	mkdir -p "$(dirname "$log")"
+	start=$SECONDS
+	progress "$what: started (log: $log)"
+	"$@" >"$log" 2>&1 &
+	pid=$!
+	while ! wait_timeout "$pid" 60; do
+		progress "$what: $((SECONDS - start))s, $(wc -l <"$log") log lines"
+	done
+	rc=0
+	wait "$pid" || rc=$?
+	if ((rc)); then
+		tail -n 40 "$log" >&2
+		die "$what failed (exit $rc) after $((SECONDS - start))s; full log: $log"
+	fi
+	progress "$what: done in $((SECONDS - start))s"
+}
+
+# Return 0 once $1 has exited, 1 if it still runs after $2 seconds.
+wait_timeout() {
+	local pid=$1 n=$2
+
+	while ((n-- > 0)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 1
+	done
+	! kill -0 "$pid" 2>/dev/null
+}
