@@ -4,6 +4,7 @@
 #
 #   make                 build rdma_rxe.ko for KDIR (default: this host's 6.1 headers)
 #   make KDIR=debug      build it against the project's debug kernel (ci/kernel/build)
+#   make test-modules   build the test-only modules of tests/kmod for KDIR
 #   make install         install into /lib/modules/<release>/updates, depmod
 #   make uninstall       remove what install put there
 #   make run             the main job: build, boot a VM, load ours, ODP traffic on rxe0
@@ -37,13 +38,15 @@ RXE_TREE = $(patsubst $(TOP)/%,%,$(RXE_TREE_ABS))
 RXE_ODP_VERSION := $(shell git -C $(TOP) describe --always --dirty 2>/dev/null || echo unknown)
 MODDIR = /lib/modules/$(KRELEASE)/updates/rxe-odp
 
-.PHONY: all modules tree install uninstall clean kernel check run
+.PHONY: all kdir-check modules tree test-modules install uninstall clean kernel check run
 
 all: modules
 
-tree:
+kdir-check:
 	@test -n "$(KDIR)" || { echo "no kernel headers: apt-get install linux-headers-amd64, or set KDIR" >&2; exit 1; }
 	@test -n "$(KRELEASE)" || { echo "KDIR=$(KDIR) has no include/generated/utsrelease.h (not a prepared kernel tree)" >&2; exit 1; }
+
+tree: kdir-check
 	@case "$(RXE_TREE)" in /*) echo "BUILD=$(BUILD) must be inside $(TOP)" >&2; exit 1;; esac
 	@echo "  ASSEMBLE $(RXE_TREE)"
 	@$(TOP)/rxe-odp/assemble.sh $(KDIR) $(OUT)/rxe
@@ -53,6 +56,13 @@ modules: tree
 		RXE_ODP_VERSION=$(RXE_ODP_VERSION) modules
 	@cp $(RXE_TREE_ABS)/rdma_rxe.ko $(OUT)/rdma_rxe.ko
 	@echo "  MODULE  $(patsubst $(TOP)/%,%,$(OUT))/rdma_rxe.ko ($(KRELEASE), $(RXE_ODP_VERSION))"
+
+# Test-only modules (tests/kmod), built in a copy so that the source folder
+# stays clean.
+test-modules: kdir-check
+	@mkdir -p $(OUT)/kmod
+	@cp $(TOP)/tests/kmod/Kbuild $(TOP)/tests/kmod/*.c $(OUT)/kmod/
+	$(MAKE) -C $(KDIR) M=$(OUT)/kmod modules
 
 install: modules
 	install -D -m 0644 $(OUT)/rdma_rxe.ko $(MODDIR)/rdma_rxe.ko

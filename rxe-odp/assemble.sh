@@ -54,6 +54,9 @@ git_tree() {
 }
 
 git_tree init -q
+# kbuild's outputs are not part of the sources
+printf '%s\n' '*.o' '*.ko' '*.mod' '*.mod.c' '.*.cmd' '.*.d' modules.order \
+	Module.symvers .assembled >"$tmp/.git/info/exclude"
 git_tree add -A
 git_tree commit -q -m "rxe: stock sources from linux-source-6.1 $src_ver"
 if ((${#new_files[@]})); then

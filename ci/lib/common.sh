@@ -66,3 +66,28 @@ wait_timeout() {
 	done
 	! kill -0 "$pid" 2>/dev/null
 }
+
+# Set vmlinuz, krel (its release) and modroot (folder holding lib/modules/krel)
+# for a bench kernel: stock (Debian's linux-image-amd64) or debug.
+guest_kernel() {
+	case "$1" in
+	stock)
+		vmlinuz=$(find /boot -maxdepth 1 -name 'vmlinuz-6.1.*-amd64' | sort -V | tail -n 1)
+		[[ -n $vmlinuz ]] || die "no /boot/vmlinuz-6.1.*-amd64: apt-get install linux-image-amd64"
+		krel=${vmlinuz#/boot/vmlinuz-}
+		modroot=/
+		;;
+	debug)
+		local kobj
+
+		kobj=$("$RXE_ODP_TOP/ci/kernel/build" --print-dir)
+		[[ -f $kobj/.done ]] || die "debug kernel not built: run 'make kernel'"
+		vmlinuz=$kobj/arch/x86/boot/bzImage
+		krel=$(cat "$kobj/include/config/kernel.release")
+		modroot=$kobj/modroot
+		;;
+	*)
+		die "unknown bench kernel '$1' (stock or debug)"
+		;;
+	esac
+}

@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The real tools against rxe0: ibv_devinfo, rdma, ibv_rc_pingpong, perftest.
+
+perftest times its loop with the CPU cycle counter and converts with the
+"cpu MHz" of /proc/cpuinfo. Under QEMU TCG that pairing can be wrong, so
+each bandwidth test also times two runs of different lengths by wall clock
+and checks that perftest's figure agrees with the difference between them
+(which cancels start-up and connection costs).
+"""
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import port_counter, run
+
+PERFTEST_PORT = 18515
+MSG_SIZE = 65536
+
+
+def wait_listening(port, timeout=30):
+    """Wait until a TCP socket listens on port (perftest's server side)."""
+    needle = ':%04X' % port
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+            with open(table) as f:
+                for line in f.readlines()[1:]:
+                    fields = line.split()
+                    if fields[1].endswith(needle) and fields[3] == '0A':
+                        return
+        time.sleep(0.1)
+    raise AssertionError('nothing listens on TCP port %d after %ds' % (port, timeout))
+
+
+def client_server(server_cmd, client_cmd, timeout=300):
+    """Start server_cmd, wait for it to listen, run client_cmd against it.
+
+    Returns (server stdout, client stdout, client wall seconds)."""
+    server = subprocess.Popen(server_cmd, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_listening(PERFTEST_PORT)
+        start = time.monotonic()
+        client = run(client_cmd + ['127.0.0.1'], timeout=timeout)
+        wall = time.monotonic() - start
+        out, _ = server.communicate(timeout=timeout)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode == 0, 'server failed:\n' + out
+    return out, client.stdout, wall
+
+
+def perftest_bw(output):
+    """(iterations, average MB/sec) from perftest's result line."""
+    rows = re.findall(r'^\s*(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$',
+                      output, re.M)
+    assert rows, 'no result line in perftest output:\n' + output
+    size, iters, _, avg, _ = rows[-1]
+    assert int(size) == MSG_SIZE
+    return int(iters), float(avg)
+
+
+def test_ibv_devinfo(rdma_dev):
+    out = run(['ibv_devinfo', '-v', '-d', rdma_dev]).stdout
+    assert re.search(r'hca_id:\s+%s$' % rdma_dev, out, re.M), out
+    assert re.search(r'state:\s+PORT_ACTIVE', out), out
+    assert re.search(r'link_layer:\s+Ethernet', out), out
+    assert re.search(r'GID\[\s*1\]:\s+::ffff:127\.0\.0\.1', out), out
+
+
+def test_rdma_link(rdma_dev):
+    out = run(['rdma', 'link', 'show', '%s/1' % rdma_dev]).stdout
+    assert 'state ACTIVE' in out and 'netdev lo' in out, out
+
+
+def test_rc_pingpong_checks_data(rdma_dev, gid_index):
+    iters = 200
+    common = ['ibv_rc_pingpong', '-d', rdma_dev, '-g', str(gid_index),
+              '-s', '4096', '-n', str(iters), '-c', '-p', str(PERFTEST_PORT)]
+    srv, cli, _ = client_server(common, common)
+    for out in (srv, cli):
+        assert '%d bytes in' % (2 * 4096 * iters) in out, out
+        assert '%d iters in' % iters in out, out
+
+
+@pytest.mark.parametrize('tool', ['ib_write_bw', 'ib_read_bw', 'ib_send_bw'])
+def test_perftest_bandwidth_is_real(rdma_dev, gid_index, tool):
+    base = [tool, '-d', rdma_dev, '-x', str(gid_index), '-s', str(MSG_SIZE),
+            '-p', str(PERFTEST_PORT)]
+    runs = {}
+    for iters in (300, 1500):
+        cmd = base + ['-n', str(iters)]
+        sent = port_counter(rdma_dev, 'sent_pkts')
+        srv, cli, wall = client_server(cmd, cmd)
+        moved = port_counter(rdma_dev, 'sent_pkts') - sent
+        got_iters, bw = perftest_bw(cli)
+        assert got_iters == iters
+        assert bw > 0, cli
+        # 64 KiB messages at rxe's 4 KiB MTU: at least 16 packets each
+        assert moved >= iters * MSG_SIZE // 4096, (moved, cli)
+        runs[iters] = (wall, bw)
+    (w_short, _), (w_long, bw_long) = runs[300], runs[1500]
+    assert w_long > w_short, runs
+    wall_bw = (1500 - 300) * MSG_SIZE / (w_long - w_short) / 2**20
+    ratio = bw_long / wall_bw
+    print('%s: perftest %.1f MB/s, wall clock %.1f MiB/s, ratio %.2f' %
+          (tool, bw_long, wall_bw, ratio))
+    assert 0.65 < ratio < 1.5, 'perftest %.1f MB/s vs wall clock %.1f MiB/s' % (bw_long, wall_bw)

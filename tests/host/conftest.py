@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Host-side tests: the verdicts of the bench runs that ci/check made, plus
+self-tests of the build and of the bench.
+
+ci/check boots one guest per kernel (build/vm/check-<kernel>) and runs
+tests/guest/run-all there. This plugin turns every result the guest
+recorded into a test item of its own, so that one pytest summary covers the
+whole suite. RXE_ODP_KERNELS lists the kernels to judge (default: stock
+debug).
+"""
+import json
+import os
+import xml.etree.ElementTree as ET
+
+import pytest
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+BUILD = os.environ.get('RXE_ODP_BUILD', os.path.join(TOP, 'build'))
+
+
+def kernels():
+    return os.environ.get('RXE_ODP_KERNELS', 'stock debug').split()
+
+
+def run_dir(kernel):
+    return os.path.join(BUILD, 'vm', 'check-%s' % kernel)
+
+
+class GuestResult:
+    """One test result recorded inside a guest."""
+
+    def __init__(self, name, status, detail=''):
+        self.name = name
+        self.status = status
+        self.detail = detail
+
+    def replay(self, request):
+        if self.status == 'passed':
+            return
+        if self.status == 'skipped':
+            pytest.skip(self.detail)
+        if self.status == 'xfail':
+            pytest.xfail(self.detail)
+        if self.status == 'xpass':
+            request.node.add_marker(pytest.mark.xfail(reason=self.detail, strict=False))
+            return
+        pytest.fail('%s in the guest:\n%s' % (self.status, self.detail), pytrace=False)
+
+
+def rdma_core_results(kernel, module):
+    path = os.path.join(run_dir(kernel), 'out', 'rdma-core-%s.json' % module)
+    with open(path) as f:
+        return json.load(f)
+
+
+def junit_results(path):
+    for case in ET.parse(path).getroot().iter('testcase'):
+        name = '%s::%s' % (case.get('classname'), case.get('name'))
+        status, detail = 'passed', ''
+        for child in case:
+            if child.tag in ('failure', 'error'):
+                status = 'failed' if child.tag == 'failure' else 'error'
+                detail = (child.get('message') or '') + '\n' + (child.text or '')
+            elif child.tag == 'skipped':
+                kind = child.get('type', '')
+                status = 'xfail' if kind == 'pytest.xfail' else 'skipped'
+                detail = child.get('message') or ''
+        yield GuestResult(name, status, detail)
+
+
+def guest_results(kernel):
+    """Every result of one kernel's run, or one failing stand-in per missing file."""
+    results = []
+    base = os.path.join(run_dir(kernel), 'out')
+    try:
+        for tid, rec in sorted(rdma_core_results(kernel, 'ours').items()):
+            results.append(GuestResult('rdma-core/' + tid, rec['status'], rec['detail']))
+    except (OSError, ValueError) as exc:
+        results.append(GuestResult('rdma-core', 'error', 'no results: %s' % exc))
+    try:
+        for res in junit_results(os.path.join(base, 'guest.xml')):
+            res.name = 'guest/' + res.name
+            results.append(res)
+    except (OSError, ET.ParseError) as exc:
+        results.append(GuestResult('guest', 'error', 'no results: %s' % exc))
+    for res in results:
+        res.name = '%s/%s' % (kernel, res.name)
+    return results
+
+
+def pytest_generate_tests(metafunc):
+    if 'guest_result' in metafunc.fixturenames:
+        results = [r for k in kernels() for r in guest_results(k)]
+        metafunc.parametrize('guest_result', results, ids=[r.name for r in results])
+    if 'check_kernel' in metafunc.fixturenames:
+        metafunc.parametrize('check_kernel', kernels())

@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Self-tests of the build and of the VM bench: each one checks that a
+broken input or a misbehaving kernel makes the tooling fail loudly."""
+import glob
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import BUILD, TOP, kernels
+
+
+def sh(script, **kwargs):
+    """Run a bash snippet in the repo with ci/lib/common.sh loaded."""
+    return subprocess.run(['bash', '-c', '. ci/lib/common.sh; ' + script], cwd=TOP,
+                          capture_output=True, text=True, **kwargs)
+
+
+def kernel_release(kernel):
+    res = sh('guest_kernel %s >/dev/null && echo "$krel"' % kernel)
+    if res.returncode:
+        pytest.skip('%s kernel not available: %s' % (kernel, res.stderr.strip()))
+    return res.stdout.strip()
+
+
+def vm_run(kernel, name, *command, module='none', timeout=600):
+    return subprocess.run(['ci/vm/run', '--kernel', kernel, '--module', module,
+                           '--name', name, '--quiet', '--timeout', '300', '--'] +
+                          list(command), cwd=TOP, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.parametrize('kernel', kernels())
+def test_bench_fails_on_kernel_warning(kernel):
+    """A module that WARNs on load makes the run fail, with the splat shown."""
+    krel = kernel_release(kernel)
+    ko = os.path.join(BUILD, krel, 'kmod', 'rxe_odp_test_warn.ko')
+    assert os.path.exists(ko), '%s missing: make test-modules' % ko
+    res = vm_run(kernel, 'selftest-warn-' + kernel, 'insmod', ko)
+    assert res.returncode != 0, res.stderr
+    assert 'kernel report in' in res.stderr, res.stderr
+    assert 'deliberate warning for the bench self-test' in res.stderr, res.stderr
+    assert re.search(r'WARNING: .*rxe_odp_test_warn', res.stderr), res.stderr
+
+
+def test_bench_returns_command_status():
+    """The guest command's exit status comes back; a clean run has no report."""
+    kernel_release('stock')
+    res = vm_run('stock', 'selftest-status', 'sh', '-c', 'exit 7')
+    assert res.returncode == 7, res.stderr
+    assert 'kernel report' not in res.stderr
+
+
+def test_bench_times_out():
+    """A command that hangs is stopped at the bench's timeout, and fails."""
+    kernel_release('stock')
+    res = subprocess.run(['ci/vm/run', '--module', 'none', '--name', 'selftest-timeout',
+                          '--quiet', '--timeout', '45', '--', 'sleep', '1000'],
+                         cwd=TOP, capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0
+    assert 'timed out after 45s' in res.stderr, res.stderr
+
+
+def test_assemble_rejects_version_mismatch(tmp_path):
+    """Sources from linux-source 6.1.X never build against a 6.1.Y KDIR."""
+    kdir = tmp_path / 'kdir'
+    kdir.mkdir()
+    (kdir / 'Makefile').write_text('kernelversion:\n\t@echo 6.1.9999\n')
+    res = subprocess.run(['rxe-odp/assemble.sh', str(kdir), str(tmp_path / 'out')],
+                         cwd=TOP, capture_output=True, text=True)
+    assert res.returncode == 1
+    assert re.search(r'linux-source is 6\.1\.\d+ but .* is 6\.1\.9999', res.stderr), res.stderr
+    assert not (tmp_path / 'out').exists()
+
+
+def patches():
+    with open(os.path.join(TOP, 'rxe-odp', 'patches', 'series')) as f:
+        names = [ln.strip() for ln in f if ln.strip() and not ln.startswith('#')]
+    return [os.path.join(TOP, 'rxe-odp', 'patches', n) for n in names]
+
+
+@pytest.mark.parametrize('patch', patches(), ids=os.path.basename)
+def test_patch_has_commit_header(patch):
+    """Each patch is one commit: a subject, a body that says why, a sign-off."""
+    with open(patch) as f:
+        text = f.read()
+    head, _, diff = text.partition('\n---\n')
+    assert re.search(r'^Subject: \[PATCH\] RDMA/rxe: \S', head, re.M), head
+    body = head.split('\n\n', 1)[1] if '\n\n' in head else ''
+    assert len(body.split()) >= 15, 'commit message body too short'
+    assert re.search(r'^Signed-off-by: .+ <.+>$', head, re.M), head
+    assert 'diff --git' in diff
+
+
+def checkpatch_inputs():
+    files = patches()
+    for pattern in ('rxe-odp/*.[ch]', 'tests/kmod/*.[ch]'):
+        files += sorted(glob.glob(os.path.join(TOP, pattern)))
+    return files
+
+
+@pytest.mark.parametrize('path', checkpatch_inputs(), ids=lambda p: os.path.relpath(p, TOP))
+def test_checkpatch_strict(path):
+    """checkpatch.pl --strict (from linux-source-6.1) is clean."""
+    res = sh('linux_source_tree')
+    assert res.returncode == 0, res.stderr
+    tree = res.stdout.strip()
+    args = [os.path.join(tree, 'scripts', 'checkpatch.pl'), '--strict', '--quiet', '--no-summary',
+            '--show-types']
+    if not path.endswith('.patch'):
+        args += ['--file']
+    res = subprocess.run(args + [path], cwd=tree, capture_output=True, text=True)
+    assert res.returncode == 0 and not res.stdout.strip(), res.stdout + res.stderr
+
+
+def test_module_reports_rxe_odp_version():
+    krel = kernel_release('stock')
+    res = subprocess.run(['modinfo', '-F', 'version', os.path.join(BUILD, krel, 'rdma_rxe.ko')],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith('rxe-odp-'), res.stdout

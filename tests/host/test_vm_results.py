@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Verdicts on the bench runs of ci/check (one guest boot per kernel)."""
+import os
+
+import pytest
+
+from conftest import rdma_core_results, run_dir
+
+STATUS_ORDER = ('passed', 'xpass', 'skipped', 'xfail', 'failed', 'error')
+
+
+def test_vm_run_is_clean(check_kernel):
+    """The guest booted, ran everything, shut down, and its kernel logged no
+    BUG/WARNING/Oops/lockdep/atomic-sleep report."""
+    rdir = run_dir(check_kernel)
+    if not os.path.isdir(rdir):
+        pytest.fail('%s missing: ci/check did not run the %s kernel' % (rdir, check_kernel))
+    problems = []
+    for name in ('error', 'kernel-reports.txt'):
+        path = os.path.join(rdir, name)
+        if os.path.exists(path):
+            with open(path) as f:
+                problems.append(f.read())
+    with open(os.path.join(rdir, 'exit-code')) as f:
+        code = int(f.read())
+    assert not problems and code == 0, 'ci/vm/run exited %d:\n%s' % (code, '\n'.join(problems))
+
+
+def test_guest(guest_result, request):
+    """One test that ran inside a guest, replayed with its own outcome."""
+    guest_result.replay(request)
+
+
+def test_rdma_core_no_regression_vs_stock(check_kernel):
+    """rdma-core's suite on our rdma_rxe vs the kernel's own rdma_rxe, same
+    boot: every test that passes with the stock module passes with ours."""
+    stock = rdma_core_results(check_kernel, 'stock')
+    ours = rdma_core_results(check_kernel, 'ours')
+    rows, regressions = [], []
+    for tid in sorted(set(stock) | set(ours)):
+        s = stock.get(tid, {}).get('status', 'missing')
+        o = ours.get(tid, {}).get('status', 'missing')
+        if s != o:
+            rows.append('  %-70s stock %-8s ours %s' % (tid, s, o))
+        if s == 'passed' and o != 'passed':
+            regressions.append(tid)
+    print('\nrdma-core suite on %s: %d tests' % (check_kernel, len(ours)))
+    for name, res in (('stock', stock), ('ours', ours)):
+        counts = {}
+        for rec in res.values():
+            counts[rec['status']] = counts.get(rec['status'], 0) + 1
+        print('  %-5s %s' % (name, ', '.join('%d %s' % (counts[k], k)
+                                              for k in STATUS_ORDER if k in counts)))
+    print('  tests whose outcome differs: %d' % len(rows))
+    print('\n'.join(rows))
+    assert len(ours) == len(stock), 'ours ran %d tests, stock %d' % (len(ours), len(stock))
+    assert not regressions, 'pass with stock rdma_rxe, not with ours: %s' % regressions
