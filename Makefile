@@ -77,10 +77,10 @@ kernel:
 	$(TOP)/ci/kernel/build
 
 check:
-	$(TOP)/ci/check
+	@$(TOP)/ci/check
 
 run:
-	$(TOP)/ci/run-main
+	@$(TOP)/ci/run-main
 
 clean:
 	rm -rf $(BUILD)
