@@ -29,7 +29,12 @@ die() {
 
 shopt -s nullglob
 new_files=("$here"/*.[ch])
-inputs=$( (stat -c '%n %s %Y' "$tarball"; make -s --no-print-directory -C "$kdir" kernelversion
+# KDIR's version; run as a fresh make, not as part of a calling make's job
+kdir_version() {
+	env -u MAKEFLAGS -u MAKELEVEL make -s -C "$kdir" kernelversion
+}
+
+inputs=$( (stat -c '%n %s %Y' "$tarball"; kdir_version
 	   cat "$here"/patches/series "$here"/patches/*.patch "${new_files[@]}") |
 	 sha256sum | cut -c1-16)
 if [[ -f $dest/.assembled && $(cat "$dest/.assembled") == "$inputs" ]]; then
@@ -44,7 +49,7 @@ tar -C "$tmp" -xf "$tarball" --strip-components=1 \
 
 src_ver=$(awk -F' = ' '$1 == "VERSION" { v = $2 } $1 == "PATCHLEVEL" { p = $2 }
 		 $1 == "SUBLEVEL" { print v "." p "." $2; exit }' "$tmp/Makefile")
-kdir_ver=$(make -s --no-print-directory -C "$kdir" kernelversion)
+kdir_ver=$(kdir_version)
 [[ $src_ver == "$kdir_ver" ]] ||
 	die "linux-source is $src_ver but $kdir is $kdir_ver: install the linux-source-6.1 and linux-headers packages of the same version"
 

@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * On-Demand Paging (ODP) memory regions for rxe.
+ *
+ * An ODP MR pins nothing. Its pages are looked up, and faulted in when
+ * missing, by hmm_range_fault() through ib_umem_odp at the moment the
+ * requester, responder or completer touches them, and an mmu interval
+ * notifier drops them again whenever the kernel invalidates the range
+ * (munmap, migration, truncation, swap, THP split, fork COW...).
+ *
+ * rxe copies with the CPU: a page's "DMA address" in umem_odp->dma_list is
+ * its kernel virtual address (rxe uses virtual DMA). All accesses go through
+ * rxe_odp_map_range_lock(), which returns with umem_mutex held and the
+ * range mapped with the needed permission, and the copy finishes before the
+ * mutex is released. The invalidation callback takes the same mutex before
+ * it unmaps, so no copy touches a page after the callback for it returned,
+ * and a copy that has faulted its pages in always completes (forward
+ * progress under continuous invalidation). rxe tasks run from a workqueue,
+ * so faulting (which sleeps) happens in process context.
+ *
+ * Implicit ODP (start 0, length U64_MAX) covers the whole address space: the
+ * root umem is never mapped itself; accesses go to child umems of
+ * 1 << RXE_ODP_CHILD_SHIFT bytes created on first touch and kept until the
+ * MR is destroyed.
+ */
+
+#include <linux/hmm.h>
+#include <linux/sched/mm.h>
+
+#include "rxe.h"
+#include "rxe_loc.h"
+
+static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
+			       const struct mmu_notifier_range *range,
+			       unsigned long cur_seq)
+{
+	struct ib_umem_odp *umem = container_of(mni, struct ib_umem_odp,
+						notifier);
+	struct rxe_odp *odp = umem->private;
+	unsigned long start, end;
+	int npages;
+
+	if (mmu_notifier_range_blockable(range))
+		mutex_lock(&umem->umem_mutex);
+	else if (!mutex_trylock(&umem->umem_mutex))
+		return false;
+
+	/* a fault in progress on this range sees the change and retries */
+	mmu_interval_set_seq(mni, cur_seq);
+
+	start = max_t(u64, ib_umem_start(umem), range->start);
+	end = min_t(u64, ib_umem_end(umem), range->end);
+	npages = umem->npages;
+	ib_umem_odp_unmap_dma_pages(umem, start, end);
+	if (odp && umem->npages != npages) {
+		atomic64_inc(&odp->invalidations);
+		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_INVALIDATIONS);
+	}
+
+	mutex_unlock(&umem->umem_mutex);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops rxe_odp_mni_ops = {
+	.invalidate = rxe_odp_invalidate,
+};
+
+void rxe_odp_init_caps(struct rxe_dev *rxe)
+{
+	struct ib_odp_caps *caps = &rxe->attr.odp_caps;
+
+	if (!IS_ENABLED(CONFIG_INFINIBAND_ON_DEMAND_PAGING))
+		return;
+
+	rxe->attr.kernel_cap_flags |= IBK_ON_DEMAND_PAGING;
+	caps->general_caps = IB_ODP_SUPPORT | IB_ODP_SUPPORT_IMPLICIT;
+	caps->per_transport_caps.rc_odp_caps = IB_ODP_SUPPORT_SEND |
+		IB_ODP_SUPPORT_RECV | IB_ODP_SUPPORT_WRITE |
+		IB_ODP_SUPPORT_READ | IB_ODP_SUPPORT_ATOMIC |
+		IB_ODP_SUPPORT_SRQ_RECV;
+	caps->per_transport_caps.ud_odp_caps = IB_ODP_SUPPORT_SEND |
+		IB_ODP_SUPPORT_RECV | IB_ODP_SUPPORT_SRQ_RECV;
+}
+
+static bool rxe_odp_is_implicit(u64 start, u64 length)
+{
+	return !start && length == U64_MAX;
+}
+
+int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
+			 u64 iova, int access, struct rxe_mr *mr)
+{
+	struct ib_umem_odp *umem;
+	struct rxe_odp *odp;
+
+	if (!IS_ENABLED(CONFIG_INFINIBAND_ON_DEMAND_PAGING))
+		return -EOPNOTSUPP;
+
+	odp = kzalloc(sizeof(*odp), GFP_KERNEL);
+	if (!odp)
+		return -ENOMEM;
+
+	odp->implicit = rxe_odp_is_implicit(start, length);
+	if (odp->implicit) {
+		if (iova) {
+			kfree(odp);
+			return -EINVAL;
+		}
+		umem = ib_umem_odp_alloc_implicit(&rxe->ib_dev, access);
+	} else {
+		umem = ib_umem_odp_get(&rxe->ib_dev, start, length, access,
+				       &rxe_odp_mni_ops);
+	}
+	if (IS_ERR(umem)) {
+		kfree(odp);
+		return PTR_ERR(umem);
+	}
+
+	odp->mr = mr;
+	odp->rxe = rxe;
+	odp->umem = umem;
+	xa_init(&odp->children);
+	mutex_init(&odp->children_lock);
+	umem->private = odp;
+
+	rxe_mr_init(access, mr);
+	mr->odp = odp;
+	mr->umem = &umem->umem;
+	mr->access = access;
+	mr->state = RXE_MR_STATE_VALID;
+	mr->type = IB_MR_TYPE_USER;
+	return 0;
+}
+
+/* Release what the MR's umem does not own; mr->umem is released after. */
+void rxe_odp_mr_cleanup(struct rxe_mr *mr)
+{
+	struct rxe_odp *odp = mr->odp;
+	struct ib_umem_odp *child;
+	unsigned long index;
+
+	xa_for_each(&odp->children, index, child)
+		ib_umem_odp_release(child);
+	xa_destroy(&odp->children);
+	mutex_destroy(&odp->children_lock);
+	mr->odp = NULL;
+	kfree(odp);
+}
+
+/* The child umem of an implicit MR that covers @va, created if needed. */
+static struct ib_umem_odp *rxe_odp_child(struct rxe_odp *odp, u64 va)
+{
+	unsigned long index = va >> RXE_ODP_CHILD_SHIFT;
+	struct ib_umem_odp *child;
+	int err;
+
+	child = xa_load(&odp->children, index);
+	if (child)
+		return child;
+
+	mutex_lock(&odp->children_lock);
+	child = xa_load(&odp->children, index);
+	if (child)
+		goto out;
+
+	child = ib_umem_odp_alloc_child(odp->umem,
+					(u64)index << RXE_ODP_CHILD_SHIFT,
+					1ULL << RXE_ODP_CHILD_SHIFT,
+					&rxe_odp_mni_ops);
+	if (IS_ERR(child))
+		goto out;
+	child->private = odp;
+	err = xa_err(xa_store(&odp->children, index, child, GFP_KERNEL));
+	if (err) {
+		ib_umem_odp_release(child);
+		child = ERR_PTR(err);
+	}
+out:
+	mutex_unlock(&odp->children_lock);
+	return child;
+}
+
+/* The umem that maps @va: the MR's own, or an implicit MR's child. */
+static struct ib_umem_odp *rxe_odp_umem(struct rxe_odp *odp, u64 va)
+{
+	return odp->implicit ? rxe_odp_child(odp, va) : odp->umem;
+}
+
+static bool rxe_odp_range_mapped(struct ib_umem_odp *umem, u64 va, u64 len,
+				 u64 perm)
+{
+	unsigned long idx = (va - ib_umem_start(umem)) >> umem->page_shift;
+	unsigned long last = (va + len - 1 - ib_umem_start(umem)) >>
+			     umem->page_shift;
+
+	lockdep_assert_held(&umem->umem_mutex);
+
+	for (; idx <= last; idx++)
+		if ((umem->dma_list[idx] & perm) != perm)
+			return false;
+	return true;
+}
+
+/*
+ * Make [va, va + len) of @umem present with read (and, if @write, write)
+ * permission and return 0 with umem_mutex held; the mapping stays valid
+ * until the caller unlocks. On error nothing is held.
+ */
+static int rxe_odp_map_range_lock(struct rxe_odp *odp,
+				  struct ib_umem_odp *umem, u64 va, u64 len,
+				  bool write)
+{
+	u64 perm = ODP_READ_ALLOWED_BIT | (write ? ODP_WRITE_ALLOWED_BIT : 0);
+	int ret;
+
+	if (write && !umem->umem.writable)
+		return -EPERM;
+
+	mutex_lock(&umem->umem_mutex);
+	if (rxe_odp_range_mapped(umem, va, len, perm))
+		return 0;
+	mutex_unlock(&umem->umem_mutex);
+
+	ret = ib_umem_odp_map_dma_and_lock(umem, va, len, perm, true);
+	if (ret < 0)
+		return ret;
+
+	atomic64_inc(&odp->faults);
+	rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULTS);
+	return 0;
+}
+
+static void rxe_odp_copy_locked(struct ib_umem_odp *umem, u64 va, void *addr,
+				u64 len, enum rxe_mr_copy_dir dir)
+{
+	unsigned int shift = umem->page_shift;
+
+	lockdep_assert_held(&umem->umem_mutex);
+
+	while (len) {
+		unsigned long idx = (va - ib_umem_start(umem)) >> shift;
+		u64 offset = va & (BIT_ULL(shift) - 1);
+		u64 bytes = min_t(u64, len, BIT_ULL(shift) - offset);
+		u8 *kva = (u8 *)(uintptr_t)(umem->dma_list[idx] &
+					     ODP_DMA_ADDR_MASK) + offset;
+
+		if (dir == RXE_TO_MR_OBJ)
+			memcpy(kva, addr, bytes);
+		else
+			memcpy(addr, kva, bytes);
+		va += bytes;
+		addr += bytes;
+		len -= bytes;
+	}
+}
+
+/* The user virtual address of @iova in an ODP MR. */
+static u64 rxe_odp_va(struct rxe_mr *mr, u64 iova)
+{
+	if (mr->odp->implicit)
+		return iova;
+	return iova - mr->ibmr.iova + mr->umem->address;
+}
+
+/*
+ * Copy between @addr and [iova, iova + length) of an ODP MR, faulting the
+ * pages in as needed (with write permission when copying into the MR).
+ * Called from process context (rxe tasks run from a workqueue).
+ */
+int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr, int length,
+		    enum rxe_mr_copy_dir dir)
+{
+	bool write = dir == RXE_TO_MR_OBJ;
+	struct rxe_odp *odp = mr->odp;
+	u64 va, end;
+	int err;
+
+	might_sleep();
+	if (length < 0 || mr_check_range(mr, iova, length))
+		return -EFAULT;
+
+	va = rxe_odp_va(mr, iova);
+	end = va + length;
+	while (va < end) {
+		struct ib_umem_odp *umem = rxe_odp_umem(odp, va);
+		u64 bytes;
+
+		if (IS_ERR(umem))
+			return PTR_ERR(umem);
+		bytes = min_t(u64, end, ib_umem_end(umem)) - va;
+
+		err = rxe_odp_map_range_lock(odp, umem, va, bytes, write);
+		if (err)
+			return err;
+		rxe_odp_copy_locked(umem, va, addr, bytes, dir);
+		mutex_unlock(&umem->umem_mutex);
+
+		va += bytes;
+		addr += bytes;
+	}
+	return 0;
+}
+
+/*
+ * For an atomic operation: map the aligned 8 bytes at @iova for writing and
+ * return their kernel address with the umem locked in *@locked, so that
+ * the page cannot be invalidated until rxe_odp_unlock(*@locked).
+ */
+u64 *rxe_odp_atomic_vaddr_lock(struct rxe_mr *mr, u64 iova,
+			       struct ib_umem_odp **locked)
+{
+	struct rxe_odp *odp = mr->odp;
+	struct ib_umem_odp *umem;
+	unsigned long idx;
+	u64 va;
+	int err;
+
+	if (mr_check_range(mr, iova, sizeof(u64)))
+		return ERR_PTR(-EFAULT);
+	va = rxe_odp_va(mr, iova);
+	if (va & (sizeof(u64) - 1))
+		return ERR_PTR(-EINVAL);
+
+	umem = rxe_odp_umem(odp, va);
+	if (IS_ERR(umem))
+		return ERR_CAST(umem);
+	err = rxe_odp_map_range_lock(odp, umem, va, sizeof(u64), true);
+	if (err)
+		return ERR_PTR(err);
+
+	*locked = umem;
+	idx = (va - ib_umem_start(umem)) >> umem->page_shift;
+	return (u64 *)((uintptr_t)(umem->dma_list[idx] & ODP_DMA_ADDR_MASK) +
+		       (va & (BIT_ULL(umem->page_shift) - 1)));
+}
+
+void rxe_odp_unlock(struct ib_umem_odp *umem)
+{
+	mutex_unlock(&umem->umem_mutex);
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB */
+/*
+ * On-Demand Paging for rxe memory regions.
+ */
+
+#ifndef RXE_ODP_H
+#define RXE_ODP_H
+
+#include <linux/mutex.h>
+#include <linux/xarray.h>
+#include <rdma/ib_umem_odp.h>
+
+/*
+ * An implicit ODP MR covers the whole address space through child umems
+ * of this size, created on first access (see rxe_odp_child()).
+ */
+#define RXE_ODP_CHILD_SHIFT	26
+
+struct rxe_dev;
+struct rxe_mr;
+
+/* The ODP state of one MR; mr->odp is NULL for a pinned MR. */
+struct rxe_odp {
+	struct rxe_mr		*mr;
+	struct rxe_dev		*rxe;
+	/* explicit MR: its umem; implicit MR: the root (never mapped) */
+	struct ib_umem_odp	*umem;
+	bool			implicit;
+	/* implicit only: child umems indexed by address >> CHILD_SHIFT */
+	struct xarray		children;
+	/* serializes the creation of children */
+	struct mutex		children_lock;
+	atomic64_t		faults;
+	atomic64_t		invalidations;
+};
+
+#endif /* RXE_ODP_H */
