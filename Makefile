@@ -5,6 +5,7 @@
 #   make                 build rdma_rxe.ko for KDIR (default: this host's 6.1 headers)
 #   make KDIR=debug      build it against the project's debug kernel (ci/kernel/build)
 #   make test-modules   build the test-only modules of tests/kmod for KDIR
+#   make test-tools     build the userspace test tools of tests/odp
 #   make install         install into /lib/modules/<release>/updates, depmod
 #   make uninstall       remove what install put there
 #   make run             the main job: build, boot a VM, load ours, ODP traffic on rxe0
@@ -38,7 +39,7 @@ RXE_TREE = $(patsubst $(TOP)/%,%,$(RXE_TREE_ABS))
 RXE_ODP_VERSION := $(shell git -C $(TOP) describe --always --dirty 2>/dev/null || echo unknown)
 MODDIR = /lib/modules/$(KRELEASE)/updates/rxe-odp
 
-.PHONY: all kdir-check modules tree test-modules install uninstall clean kernel check run
+.PHONY: all kdir-check modules tree test-modules test-tools install uninstall clean kernel check run
 
 all: modules
 
@@ -63,6 +64,18 @@ test-modules: kdir-check
 	@mkdir -p $(OUT)/kmod
 	@cp $(TOP)/tests/kmod/Kbuild $(TOP)/tests/kmod/*.c $(OUT)/kmod/
 	$(MAKE) -C $(KDIR) M=$(OUT)/kmod modules
+
+# Userspace test tools (tests/odp), kselftest harness from linux-source
+TEST_BIN := $(BUILD)/tests
+TEST_CFLAGS := -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
+KSFT_DIR = $(shell bash -c ". $(TOP)/ci/lib/common.sh && linux_source_tree")/tools/testing/selftests
+
+test-tools: $(TEST_BIN)/odp_invalidate
+
+$(TEST_BIN)/odp_invalidate: $(TOP)/tests/odp/odp_invalidate.c $(TOP)/tests/odp/rdma_loop.c \
+		$(TOP)/tests/odp/rdma_loop.h
+	@mkdir -p $(TEST_BIN)
+	$(CC) $(TEST_CFLAGS) -I$(KSFT_DIR) -o $@ $(filter %.c,$^) -libverbs -lnuma -lpthread
 
 install: modules
 	install -D -m 0644 $(OUT)/rdma_rxe.ko $(MODDIR)/rdma_rxe.ko

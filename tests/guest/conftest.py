@@ -6,6 +6,7 @@ the run asked for; RXE_ODP_DEV / RXE_ODP_GID override the device and GID.
 """
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -24,7 +25,9 @@ def gid_index():
 
 
 def port_counter(dev, name):
-    """One of rxe's per-port hw counters (sent_pkts, rcvd_pkts, ...)."""
+    """One of rxe's per-port hw counters (sent_pkts, odp_faults, ...)."""
+    # ib_core caches hw counters for 10 ms: wait for a fresh value
+    time.sleep(0.02)
     path = '/sys/class/infiniband/%s/ports/1/hw_counters/%s' % (dev, name)
     with open(path) as f:
         return int(f.read())

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
-"""The real tools against rxe0: ibv_devinfo, rdma, ibv_rc_pingpong, perftest.
+"""The real tools against rxe0: ibv_devinfo, rdma, ibv_rc_pingpong, perftest
+(pinned and --odp).
 
 perftest times its loop with the CPU cycle counter and converts with the
 "cpu MHz" of /proc/cpuinfo. Under QEMU TCG that pairing can be wrong, so
@@ -87,16 +88,23 @@ def test_rc_pingpong_checks_data(rdma_dev, gid_index):
         assert '%d iters in' % iters in out, out
 
 
+@pytest.mark.parametrize('odp', [False, True], ids=['pinned', 'odp'])
 @pytest.mark.parametrize('tool', ['ib_write_bw', 'ib_read_bw', 'ib_send_bw'])
-def test_perftest_bandwidth_is_real(rdma_dev, gid_index, tool):
+def test_perftest_bandwidth_is_real(rdma_dev, gid_index, tool, odp):
+    """RC bandwidth over rxe0, with pinned and (--odp) On-Demand Paging MRs."""
     base = [tool, '-d', rdma_dev, '-x', str(gid_index), '-s', str(MSG_SIZE),
-            '-p', str(PERFTEST_PORT)]
+            '-p', str(PERFTEST_PORT)] + (['--odp'] if odp else [])
     runs = {}
     for iters in (300, 1500):
         cmd = base + ['-n', str(iters)]
         sent = port_counter(rdma_dev, 'sent_pkts')
+        faults = port_counter(rdma_dev, 'odp_faults')
         srv, cli, wall = client_server(cmd, cmd)
         moved = port_counter(rdma_dev, 'sent_pkts') - sent
+        faulted = port_counter(rdma_dev, 'odp_faults') - faults
+        # perftest's buffers are untouched when registered: an ODP MR
+        # faults them in, a pinned one never faults
+        assert (faulted > 0) if odp else (faulted == 0), faulted
         got_iters, bw = perftest_bw(cli)
         assert got_iters == iters
         assert bw > 0, cli
@@ -110,3 +118,14 @@ def test_perftest_bandwidth_is_real(rdma_dev, gid_index, tool):
     print('%s: perftest %.1f MB/s, wall clock %.1f MiB/s, ratio %.2f' %
           (tool, bw_long, wall_bw, ratio))
     assert 0.65 < ratio < 1.5, 'perftest %.1f MB/s vs wall clock %.1f MiB/s' % (bw_long, wall_bw)
+
+
+def test_perftest_ud_send_odp(rdma_dev, gid_index):
+    """UD SEND/RECV with --odp buffers (perftest checks the UD ODP caps)."""
+    cmd = ['ib_send_bw', '-d', rdma_dev, '-x', str(gid_index), '-c', 'UD',
+           '-s', '2048', '-n', '1000', '--odp', '-p', str(PERFTEST_PORT)]
+    faults = port_counter(rdma_dev, 'odp_faults')
+    srv, cli, _ = client_server(cmd, cmd)
+    rows = re.findall(r'^\s*2048\s+1000\s+[\d.]+\s+([\d.]+)', cli, re.M)
+    assert rows and float(rows[-1]) > 0, cli
+    assert port_counter(rdma_dev, 'odp_faults') > faults

@@ -8,8 +8,10 @@ recorded into a test item of its own, so that one pytest summary covers the
 whole suite. RXE_ODP_KERNELS lists the kernels to judge (default: stock
 debug).
 """
+import glob
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -68,6 +70,37 @@ def junit_results(path):
         yield GuestResult(name, status, detail)
 
 
+TAP_RESULT = re.compile(r'^(not )?ok \d+\b(?:.*# (SKIP)\s*(.*))?')
+TAP_RUN = re.compile(r'^#\s+RUN\s+(\S+) \.\.\.$')
+
+
+def tap_results(path, prefix):
+    """kselftest harness output: '#  RUN name ...', its log, then 'ok N',
+    'not ok N' or 'ok N # SKIP reason' (6.1's harness omits the name on
+    SKIP lines, so the name comes from the RUN line)."""
+    name, detail = None, []
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip('\n')
+            run = TAP_RUN.match(line)
+            if run:
+                name, detail = run.group(1), []
+                continue
+            result = TAP_RESULT.match(line)
+            if not result or not name:
+                detail.append(line)
+                continue
+            failed, skip, reason = result.groups()
+            if skip:
+                status, text = 'skipped', reason
+            elif failed:
+                status, text = 'failed', '\n'.join(detail[-20:])
+            else:
+                status, text = 'passed', ''
+            yield GuestResult('%s/%s' % (prefix, name), status, text)
+            name = None
+
+
 def guest_results(kernel):
     """Every result of one kernel's run, or one failing stand-in per missing file."""
     results = []
@@ -83,6 +116,11 @@ def guest_results(kernel):
             results.append(res)
     except (OSError, ET.ParseError) as exc:
         results.append(GuestResult('guest', 'error', 'no results: %s' % exc))
+    for path in sorted(glob.glob(os.path.join(base, '*.tap'))):
+        try:
+            results.extend(tap_results(path, os.path.basename(path)[:-4]))
+        except OSError as exc:
+            results.append(GuestResult(os.path.basename(path), 'error', str(exc)))
     for res in results:
         res.name = '%s/%s' % (kernel, res.name)
     return results

@@ -1,0 +1,583 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * usage: odp_invalidate   (ODP_ONLY=<substring> runs only the matching tests)
+ *
+ * RDMA on On-Demand Paging MRs while the kernel takes the pages away:
+ * munmap + mmap, MADV_DONTNEED, mremap, mprotect, fork + COW, NUMA
+ * migration with move_pages(), THP split, and a storm of invalidations
+ * racing with RDMA WRITE/READ/atomics. Every case checks the data, or the
+ * exact completion status, and that faults/invalidations really happened
+ * (rxe's odp_faults / odp_invalidations port counters), so a pinned MR
+ * cannot pass by accident.
+ *
+ * Built against tools/testing/selftests/kselftest_harness.h from the
+ * linux-source-6.1 tree; run inside a bench guest (rxe0 on lo).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <numa.h>
+#include <numaif.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "rdma_loop.h"
+
+#define BUF_LEN		(4UL << 20)
+#define HUGE_LEN	(2UL << 20)
+#define XFER		(64 * 1024)
+/*
+ * Pause between two invalidation rounds of the storm. Without one, a
+ * whole-buffer MADV_DONTNEED in a tight loop under QEMU TCG invalidates
+ * the range again before any fault on it completes, and ib_umem_odp's
+ * fault loop retries without bound (see Documentation/odp.md).
+ */
+#define STORM_PAUSE_US	2000
+
+enum mem_kind { MEM_ANON, MEM_SHMEM, MEM_THP, MEM_HUGETLB };
+
+/*
+ * Skip from FIXTURE_SETUP. The 6.1 harness runs the test body after a
+ * setup that called SKIP(); jump back to the wrapper's setjmp() instead, so
+ * that neither the body nor the teardown of a skipped test runs.
+ */
+#define SKIP_SETUP(fmt, ...) \
+	SKIP(longjmp(_metadata->env, 1), fmt, ##__VA_ARGS__)
+
+FIXTURE(odp) {
+	struct rdma_loop lp;
+	char *buf;		/* memory of the ODP MR, moved around by tests */
+	struct ibv_mr *mr;
+	char *local;		/* pinned source/sink of the transfers */
+	struct ibv_mr *lmr;
+	int memfd;
+	long page;
+};
+
+FIXTURE_VARIANT(odp) {
+	enum mem_kind kind;
+};
+
+FIXTURE_VARIANT_ADD(odp, anon) { .kind = MEM_ANON };
+FIXTURE_VARIANT_ADD(odp, shmem) { .kind = MEM_SHMEM };
+FIXTURE_VARIANT_ADD(odp, thp) { .kind = MEM_THP };
+FIXTURE_VARIANT_ADD(odp, hugetlb) { .kind = MEM_HUGETLB };
+
+/* Map the buffer of @kind at @at (MAP_FIXED) or anywhere (NULL). */
+static char *map_kind(enum mem_kind kind, int memfd, void *at)
+{
+	int fixed = at ? MAP_FIXED : 0;
+	char *p;
+
+	switch (kind) {
+	case MEM_SHMEM:
+		return mmap(at, BUF_LEN, PROT_READ | PROT_WRITE,
+			    MAP_SHARED | fixed, memfd, 0);
+	case MEM_HUGETLB:
+		return mmap(at, BUF_LEN, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | fixed,
+			    -1, 0);
+	case MEM_THP:
+		if (!at) {
+			/* reserve extra to place the buffer on a 2 MiB boundary */
+			p = mmap(NULL, BUF_LEN + HUGE_LEN, PROT_NONE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (p == MAP_FAILED)
+				return p;
+			at = (void *)(((uintptr_t)p + HUGE_LEN - 1) & ~(HUGE_LEN - 1));
+		}
+		p = mmap(at, BUF_LEN, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		if (p != MAP_FAILED)
+			madvise(p, BUF_LEN, MADV_HUGEPAGE);
+		return p;
+	default:
+		/* 4 KiB pages only: THP has a variant of its own */
+		p = mmap(at, BUF_LEN, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | fixed, -1, 0);
+		if (p != MAP_FAILED)
+			madvise(p, BUF_LEN, MADV_NOHUGEPAGE);
+		return p;
+	}
+}
+
+static uint64_t pattern(uint64_t seed, size_t i)
+{
+	return (seed << 40) ^ (i * 0x9e3779b97f4a7c15ULL);
+}
+
+static void fill(void *p, size_t len, uint64_t seed)
+{
+	uint64_t *w = p;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		w[i] = pattern(seed, i);
+}
+
+/* Index of the first word that differs from the pattern, or -1. */
+static long check(const void *p, size_t len, uint64_t seed)
+{
+	const uint64_t *w = p;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		if (w[i] != pattern(seed, i))
+			return i;
+	return -1;
+}
+
+static long check_zero(const void *p, size_t len)
+{
+	const uint64_t *w = p;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		if (w[i])
+			return i;
+	return -1;
+}
+
+FIXTURE_SETUP(odp)
+{
+	int access = variant->kind == MEM_HUGETLB ? IBV_ACCESS_HUGETLB : 0;
+
+	static const char * const kinds[] = { "anon", "shmem", "thp", "hugetlb" };
+	const char *only = getenv("ODP_ONLY");
+	char name[128];
+
+	snprintf(name, sizeof(name), "%s.%s", kinds[variant->kind], _metadata->name);
+	if (only && !strstr(name, only))
+		SKIP_SETUP("not selected by ODP_ONLY=%s", only);
+	self->page = sysconf(_SC_PAGESIZE);
+	self->memfd = -1;
+	ASSERT_EQ(0, rdma_loop_open(&self->lp)) TH_LOG("open rxe device: %s", strerror(errno));
+	if (variant->kind == MEM_SHMEM) {
+		self->memfd = memfd_create("odp", 0);
+		ASSERT_EQ(0, ftruncate(self->memfd, BUF_LEN));
+	}
+	self->buf = map_kind(variant->kind, self->memfd, NULL);
+	if (self->buf == MAP_FAILED && variant->kind == MEM_HUGETLB)
+		SKIP_SETUP("no 2 MiB hugepages reserved");
+	ASSERT_NE(MAP_FAILED, self->buf);
+	self->mr = rdma_loop_reg(&self->lp, self->buf, BUF_LEN,
+				 IBV_ACCESS_ON_DEMAND | access);
+	ASSERT_NE(NULL, self->mr) TH_LOG("ODP ibv_reg_mr: %s", strerror(errno));
+
+	self->local = mmap(NULL, BUF_LEN, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->local);
+	self->lmr = rdma_loop_reg(&self->lp, self->local, BUF_LEN, 0);
+	ASSERT_NE(NULL, self->lmr);
+}
+
+FIXTURE_TEARDOWN(odp)
+{
+	if (self->mr)
+		ibv_dereg_mr(self->mr);
+	if (self->lmr)
+		ibv_dereg_mr(self->lmr);
+	rdma_loop_close(&self->lp);
+}
+
+static long long counter(struct _test_data_odp *self, const char *name)
+{
+	return rdma_loop_counter(&self->lp, name);
+}
+
+/* RDMA WRITE pattern @seed over the whole ODP buffer from the pinned one. */
+static int write_all(struct _test_data_odp *self, uint64_t seed)
+{
+	size_t off;
+	int st;
+
+	fill(self->local, BUF_LEN, seed);
+	for (off = 0; off < BUF_LEN; off += XFER) {
+		st = rdma_loop_write(&self->lp, self->lmr, self->local + off,
+				     self->mr, self->buf + off, XFER);
+		if (st)
+			return st;
+	}
+	return 0;
+}
+
+/* RDMA READ the whole ODP buffer into the pinned one. */
+static int read_all(struct _test_data_odp *self)
+{
+	size_t off;
+	int st;
+
+	memset(self->local, 0xa5, BUF_LEN);
+	for (off = 0; off < BUF_LEN; off += XFER) {
+		st = rdma_loop_read(&self->lp, self->lmr, self->local + off,
+				    self->mr, self->buf + off, XFER);
+		if (st)
+			return st;
+	}
+	return 0;
+}
+
+/* First touch of every page is an RDMA WRITE; data lands and reads back. */
+TEST_F(odp, first_touch_write_read)
+{
+	long long faults = counter(self, "odp_faults");
+
+	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 1));
+	ASSERT_EQ(-1, check(self->buf, BUF_LEN, 1));
+	ASSERT_EQ(IBV_WC_SUCCESS, read_all(self));
+	ASSERT_EQ(-1, check(self->local, BUF_LEN, 1));
+	ASSERT_LT(faults, counter(self, "odp_faults"));
+}
+
+/* SEND gathered from the ODP MR, and received into it. */
+TEST_F(odp, send_recv)
+{
+	fill(self->buf, XFER, 2);
+	memset(self->local, 0, XFER);
+	ASSERT_EQ(IBV_WC_SUCCESS, rdma_loop_send(&self->lp, self->mr, self->buf,
+						 self->lmr, self->local, XFER));
+	ASSERT_EQ(-1, check(self->local, XFER, 2));
+
+	fill(self->local, XFER, 3);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_send(&self->lp, self->lmr, self->local, self->mr,
+				 self->buf + BUF_LEN - XFER, XFER));
+	ASSERT_EQ(-1, check(self->buf + BUF_LEN - XFER, XFER, 3));
+}
+
+/* The kernel drops the pages; RDMA sees what the CPU sees afterwards. */
+TEST_F(odp, madv_dontneed)
+{
+	long long inval;
+
+	if (variant->kind == MEM_HUGETLB)
+		SKIP(return, "MADV_DONTNEED of private hugetlb is covered by anon");
+	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 4));
+	inval = counter(self, "odp_invalidations");
+	ASSERT_EQ(0, madvise(self->buf, BUF_LEN, MADV_DONTNEED));
+	ASSERT_LT(inval, counter(self, "odp_invalidations"));
+
+	ASSERT_EQ(IBV_WC_SUCCESS, read_all(self));
+	if (variant->kind == MEM_SHMEM) {
+		/* the page cache kept the data */
+		ASSERT_EQ(-1, check(self->local, BUF_LEN, 4));
+	} else {
+		/* private memory: fresh zero pages */
+		ASSERT_EQ(-1, check_zero(self->local, BUF_LEN));
+	}
+
+	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 5));
+	ASSERT_EQ(-1, check(self->buf, BUF_LEN, 5));
+}
+
+/* munmap and a new mapping at the same address: RDMA follows the new pages. */
+TEST_F(odp, munmap_then_mmap_same_address)
+{
+	char *again;
+
+	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 6));
+	ASSERT_EQ(0, munmap(self->buf, BUF_LEN));
+	if (self->memfd >= 0) {
+		close(self->memfd);
+		self->memfd = memfd_create("odp2", 0);
+		ASSERT_EQ(0, ftruncate(self->memfd, BUF_LEN));
+	}
+	again = map_kind(variant->kind, self->memfd, self->buf);
+	ASSERT_EQ(self->buf, again);
+	ASSERT_EQ(-1, check_zero(self->buf, BUF_LEN));
+
+	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 7));
+	ASSERT_EQ(-1, check(self->buf, BUF_LEN, 7));
+	ASSERT_EQ(IBV_WC_SUCCESS, read_all(self));
+	ASSERT_EQ(-1, check(self->local, BUF_LEN, 7));
+}
+
+/* No VMA behind the MR: exact error statuses, and nothing else breaks. */
+TEST_F(odp, unmapped_range_errors)
+{
+	ASSERT_EQ(0, munmap(self->buf, BUF_LEN));
+
+	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  rdma_loop_write(&self->lp, self->lmr, self->local, self->mr,
+				  self->buf, XFER));
+	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  rdma_loop_read(&self->lp, self->lmr, self->local, self->mr,
+				 self->buf, XFER));
+	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+	/* the ODP MR as the local source of a WRITE */
+	ASSERT_EQ(IBV_WC_LOC_PROT_ERR,
+		  rdma_loop_write(&self->lp, self->mr, self->buf, self->lmr,
+				  self->local, XFER));
+	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+	/* the device still works on mapped memory */
+	fill(self->local, XFER, 8);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_write(&self->lp, self->lmr, self->local, self->lmr,
+				  self->local + XFER, XFER));
+	ASSERT_EQ(-1, check(self->local + XFER, XFER, 8));
+	self->buf = NULL;
+}
+
+/* Read-only VMA: remote writes fail, reads work; writable again: writes work. */
+TEST_F(odp, mprotect_read_only)
+{
+	uint64_t *target = (uint64_t *)self->buf;
+	uint64_t *result = (uint64_t *)self->local;
+
+	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 9));
+	ASSERT_EQ(0, mprotect(self->buf, BUF_LEN, PROT_READ));
+
+	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  rdma_loop_write(&self->lp, self->lmr, self->local, self->mr,
+				  self->buf, XFER));
+	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  rdma_loop_fetch_add(&self->lp, self->lmr, result, self->mr,
+				      target, 1));
+	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+	ASSERT_EQ(-1, check(self->buf, BUF_LEN, 9));
+	ASSERT_EQ(IBV_WC_SUCCESS, read_all(self));
+	ASSERT_EQ(-1, check(self->local, BUF_LEN, 9));
+
+	ASSERT_EQ(0, mprotect(self->buf, BUF_LEN, PROT_READ | PROT_WRITE));
+	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 10));
+	ASSERT_EQ(-1, check(self->buf, BUF_LEN, 10));
+}
+
+/* mremap moves the pages away: the old range errors, the data moved. */
+TEST_F(odp, mremap_away)
+{
+	char *moved;
+
+	if (variant->kind == MEM_HUGETLB)
+		SKIP(return, "covered by the other kinds");
+	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 11));
+	/* a destination that is free and 2 MiB aligned, for THP too */
+	moved = map_kind(MEM_THP, -1, NULL);
+	ASSERT_NE(MAP_FAILED, moved);
+	moved = mremap(self->buf, BUF_LEN, BUF_LEN,
+		       MREMAP_MAYMOVE | MREMAP_FIXED, moved);
+	ASSERT_NE(MAP_FAILED, moved);
+	ASSERT_EQ(-1, check(moved, BUF_LEN, 11));
+	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  rdma_loop_write(&self->lp, self->lmr, self->local, self->mr,
+				  self->buf, XFER));
+	ASSERT_EQ(-1, check(moved, BUF_LEN, 11));
+	munmap(moved, BUF_LEN);
+	self->buf = NULL;
+}
+
+/* fork + COW: an RDMA WRITE into the parent breaks COW in the parent only. */
+TEST_F(odp, fork_cow)
+{
+	int go[2], done[2];
+	char verdict = 0;
+	pid_t child;
+	int status;
+
+	if (variant->kind == MEM_SHMEM)
+		SKIP(return, "shared memory has no COW");
+	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 12));
+	ASSERT_EQ(0, pipe(go));
+	ASSERT_EQ(0, pipe(done));
+	child = fork();
+	ASSERT_LE(0, child);
+	if (child == 0) {
+		char c;
+
+		if (read(go[0], &c, 1) != 1)
+			_exit(2);
+		c = check(self->buf, BUF_LEN, 12) == -1 ? 'y' : 'n';
+		_exit(write(done[1], &c, 1) == 1 ? 0 : 3);
+	}
+	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 13));
+	ASSERT_EQ(-1, check(self->buf, BUF_LEN, 13));
+	ASSERT_EQ(1, write(go[1], "g", 1));
+	ASSERT_EQ(1, read(done[0], &verdict, 1));
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ('y', verdict) TH_LOG("the child saw the parent's RDMA WRITE");
+}
+
+/* How many pages of the buffer are on @node now. */
+static unsigned long on_node(char *buf, long page, int node)
+{
+	unsigned long n = BUF_LEN / page, i, count = 0;
+	void **pages = calloc(n, sizeof(*pages));
+	int *status = calloc(n, sizeof(*status));
+
+	for (i = 0; i < n; i++)
+		pages[i] = buf + i * page;
+	if (!move_pages(0, n, pages, NULL, status, 0))
+		for (i = 0; i < n; i++)
+			count += status[i] == node;
+	free(pages);
+	free(status);
+	return count;
+}
+
+/* Move every page of the buffer to @node; returns how many are there. */
+static unsigned long move_all(char *buf, long page, int node)
+{
+	unsigned long n = BUF_LEN / page, i;
+	void **pages = calloc(n, sizeof(*pages));
+	int *nodes = calloc(n, sizeof(*nodes));
+	int *status = calloc(n, sizeof(*status));
+	unsigned long moved = 0;
+	int attempt;
+
+	for (i = 0; i < n; i++) {
+		pages[i] = buf + i * page;
+		nodes[i] = node;
+	}
+	/*
+	 * A positive return counts pages that could not move this time (a
+	 * page briefly busy elsewhere); try again a few times. Pinned pages
+	 * never move.
+	 */
+	for (attempt = 0; attempt < 5 && moved < n; attempt++) {
+		moved = 0;
+		if (move_pages(0, n, pages, nodes, status, MPOL_MF_MOVE) < 0)
+			break;
+		for (i = 0; i < n; i++)
+			moved += status[i] == node;
+	}
+	if (getenv("ODP_DEBUG") && moved < n) {
+		for (i = 0; i < n && status[i] == node; i++)
+			;
+		fprintf(stderr, "# move_pages to %d: %lu of %lu, status[%lu] = %d\n",
+			node, moved, n, i, status[i]);
+	}
+	free(pages);
+	free(nodes);
+	free(status);
+	return moved;
+}
+
+/*
+ * NUMA migration: the pages of the ODP MR move (ODP does not pin) and the
+ * data follows them, while those of the pinned MR stay where they are.
+ */
+TEST_F(odp, numa_move_pages)
+{
+	unsigned long pages = BUF_LEN / self->page, before;
+	long long inval;
+	int other;
+
+	if (numa_available() < 0 || numa_num_configured_nodes() < 2)
+		SKIP(return, "needs 2 NUMA nodes");
+	if (variant->kind == MEM_HUGETLB || variant->kind == MEM_THP)
+		SKIP(return, "huge pages migrate as a whole; covered by anon");
+	/* the pinned buffer: nothing moves to the other node */
+	other = !on_node(self->local, self->page, 0);
+	before = on_node(self->local, self->page, other);
+	move_all(self->local, self->page, other);
+	ASSERT_EQ(before, on_node(self->local, self->page, other));
+
+	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 14));
+	ASSERT_EQ(pages, move_all(self->buf, self->page, 0));
+	inval = counter(self, "odp_invalidations");
+	ASSERT_EQ(pages, move_all(self->buf, self->page, 1));
+	ASSERT_LT(inval, counter(self, "odp_invalidations"));
+
+	ASSERT_EQ(IBV_WC_SUCCESS, read_all(self));
+	ASSERT_EQ(-1, check(self->local, BUF_LEN, 14));
+	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 15));
+	ASSERT_EQ(-1, check(self->buf, BUF_LEN, 15));
+}
+
+/* Splitting a THP under the MR keeps the data and the MR working. */
+TEST_F(odp, thp_split)
+{
+	char *mid;
+
+	if (variant->kind != MEM_THP)
+		SKIP(return, "THP only");
+	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 16));
+	/* changing the protection of one 4 KiB page splits its PMD */
+	mid = self->buf + HUGE_LEN / 2;
+	ASSERT_EQ(0, mprotect(mid, self->page, PROT_READ));
+	ASSERT_EQ(0, mprotect(mid, self->page, PROT_READ | PROT_WRITE));
+	ASSERT_EQ(IBV_WC_SUCCESS, read_all(self));
+	ASSERT_EQ(-1, check(self->local, BUF_LEN, 16));
+	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 17));
+	ASSERT_EQ(-1, check(self->buf, BUF_LEN, 17));
+}
+
+struct storm {
+	char *buf;
+	long page;
+	enum mem_kind kind;
+	atomic_bool stop;
+	atomic_long rounds;
+};
+
+/* Invalidate the buffer over and over without losing its contents. */
+static void *storm_thread(void *arg)
+{
+	struct storm *s = arg;
+	int node = 0;
+
+	while (!atomic_load(&s->stop)) {
+		if (s->kind == MEM_SHMEM)
+			madvise(s->buf, BUF_LEN, MADV_DONTNEED);
+		else
+			move_all(s->buf, s->page, node ^= 1);
+		atomic_fetch_add(&s->rounds, 1);
+		usleep(STORM_PAUSE_US);
+	}
+	return NULL;
+}
+
+/* WRITE/READ/FETCH_ADD in a loop while another thread invalidates. */
+TEST_F_TIMEOUT(odp, invalidation_storm, 300)
+{
+	struct storm s = { .buf = self->buf, .page = self->page,
+			   .kind = variant->kind };
+	uint64_t *counter_word = (uint64_t *)(self->buf + BUF_LEN - 8);
+	uint64_t *result = (uint64_t *)(self->local + BUF_LEN - 8);
+	long long inval = counter(self, "odp_invalidations");
+	long mismatches = 0;
+	pthread_t thread;
+	int i, adds = 0;
+
+	if (variant->kind != MEM_SHMEM &&
+	    (variant->kind != MEM_ANON || numa_available() < 0 ||
+	     numa_num_configured_nodes() < 2))
+		SKIP(return, "storm runs on shmem (DONTNEED) and anon (2 NUMA nodes)");
+	*counter_word = 0;
+	ASSERT_EQ(0, pthread_create(&thread, NULL, storm_thread, &s));
+	for (i = 0; i < 200; i++) {
+		size_t off = (i * XFER) % (BUF_LEN - XFER);
+
+		fill(self->local, XFER, 100 + i);
+		ASSERT_EQ(IBV_WC_SUCCESS,
+			  rdma_loop_write(&self->lp, self->lmr, self->local,
+					  self->mr, self->buf + off, XFER));
+		memset(self->local + XFER, 0, XFER);
+		ASSERT_EQ(IBV_WC_SUCCESS,
+			  rdma_loop_read(&self->lp, self->lmr, self->local + XFER,
+					 self->mr, self->buf + off, XFER));
+		mismatches += check(self->local + XFER, XFER, 100 + i) != -1;
+		ASSERT_EQ(IBV_WC_SUCCESS,
+			  rdma_loop_fetch_add(&self->lp, self->lmr, result,
+					      self->mr, counter_word, 1));
+		mismatches += *result != (uint64_t)adds++;
+	}
+	atomic_store(&s.stop, true);
+	pthread_join(thread, NULL);
+	TH_LOG("%ld invalidation rounds, %lld invalidations", atomic_load(&s.rounds),
+	       counter(self, "odp_invalidations") - inval);
+	ASSERT_EQ(0, mismatches);
+	ASSERT_EQ((uint64_t)adds, *counter_word);
+	ASSERT_LT(inval, counter(self, "odp_invalidations"));
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Connected RC QP pair on one device, with blocking one-shot operations.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rdma_loop.h"
+
+#define LOOP_DEPTH	16
+#define LOOP_TIMEOUT_MS	20000
+
+static int env_int(const char *name, int dflt)
+{
+	const char *v = getenv(name);
+
+	return v ? atoi(v) : dflt;
+}
+
+int rdma_loop_open(struct rdma_loop *lp)
+{
+	const char *want = getenv("RXE_ODP_DEV") ?: "rxe0";
+	struct ibv_device **list;
+	int i, n;
+
+
+	memset(lp, 0, sizeof(*lp));
+	lp->gid_index = env_int("RXE_ODP_GID", 1);
+	list = ibv_get_device_list(&n);
+	if (!list)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), want))
+			lp->ctx = ibv_open_device(list[i]);
+	ibv_free_device_list(list);
+	if (!lp->ctx) {
+		errno = ENODEV;
+		return -1;
+	}
+	snprintf(lp->dev_name, sizeof(lp->dev_name), "%s", want);
+	if (ibv_query_gid(lp->ctx, 1, lp->gid_index, &lp->gid))
+		return -1;
+	lp->pd = ibv_alloc_pd(lp->ctx);
+	if (!lp->pd)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		lp->cq[i] = ibv_create_cq(lp->ctx, 2 * LOOP_DEPTH, NULL, NULL, 0);
+		if (!lp->cq[i])
+			return -1;
+	}
+	return rdma_loop_connect(lp);
+}
+
+static int qp_to_rts(struct rdma_loop *lp, struct ibv_qp *qp, uint32_t dest)
+{
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_INIT,
+		.port_num = 1,
+		.qp_access_flags = IBV_ACCESS_LOCAL_WRITE |
+				   IBV_ACCESS_REMOTE_WRITE |
+				   IBV_ACCESS_REMOTE_READ |
+				   IBV_ACCESS_REMOTE_ATOMIC,
+	};
+
+	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+			  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
+		return -1;
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTR;
+	a.path_mtu = IBV_MTU_4096;
+	a.dest_qp_num = dest;
+	a.max_dest_rd_atomic = 16;
+	a.min_rnr_timer = 1;
+	a.ah_attr.is_global = 1;
+	a.ah_attr.grh.dgid = lp->gid;
+	a.ah_attr.grh.sgid_index = lp->gid_index;
+	a.ah_attr.grh.hop_limit = 1;
+	a.ah_attr.port_num = 1;
+	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+			  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+			  IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER))
+		return -1;
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	a.timeout = 14;
+	a.retry_cnt = 7;
+	a.rnr_retry = 7;
+	a.max_rd_atomic = 16;
+	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
+			     IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+			     IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
+}
+
+int rdma_loop_connect(struct rdma_loop *lp)
+{
+	struct ibv_qp_init_attr init = {
+		.cap = {
+			.max_send_wr = LOOP_DEPTH,
+			.max_recv_wr = LOOP_DEPTH,
+			.max_send_sge = 1,
+			.max_recv_sge = 1,
+		},
+		.qp_type = IBV_QPT_RC,
+	};
+	struct ibv_wc wc;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (lp->qp[i])
+			ibv_destroy_qp(lp->qp[i]);
+		/* drop flushed completions of the QP just destroyed */
+		while (ibv_poll_cq(lp->cq[i], 1, &wc) > 0)
+			;
+		init.send_cq = lp->cq[i];
+		init.recv_cq = lp->cq[i];
+		lp->qp[i] = ibv_create_qp(lp->pd, &init);
+		if (!lp->qp[i])
+			return -1;
+	}
+	if (qp_to_rts(lp, lp->qp[0], lp->qp[1]->qp_num) ||
+	    qp_to_rts(lp, lp->qp[1], lp->qp[0]->qp_num))
+		return -1;
+	return 0;
+}
+
+void rdma_loop_close(struct rdma_loop *lp)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (lp->qp[i])
+			ibv_destroy_qp(lp->qp[i]);
+		if (lp->cq[i])
+			ibv_destroy_cq(lp->cq[i]);
+	}
+	if (lp->pd)
+		ibv_dealloc_pd(lp->pd);
+	if (lp->ctx)
+		ibv_close_device(lp->ctx);
+	memset(lp, 0, sizeof(*lp));
+}
+
+struct ibv_mr *rdma_loop_reg(struct rdma_loop *lp, void *addr, size_t len,
+			     int extra_access)
+{
+	return ibv_reg_mr(lp->pd, addr, len, IBV_ACCESS_LOCAL_WRITE |
+			  IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
+			  IBV_ACCESS_REMOTE_ATOMIC | extra_access);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* Wait for the next completion of qp[@side]; returns its status or -1. */
+static int wait_wc(struct rdma_loop *lp, int side)
+{
+	long long deadline = now_ms() + LOOP_TIMEOUT_MS;
+	struct ibv_wc wc;
+	int n;
+
+	while (now_ms() < deadline) {
+		n = ibv_poll_cq(lp->cq[side], 1, &wc);
+		if (n < 0)
+			return -1;
+		if (n)
+			return wc.status;
+	}
+	errno = ETIMEDOUT;
+	return -1;
+}
+
+static int post_wait(struct rdma_loop *lp, struct ibv_send_wr *wr)
+{
+	struct ibv_send_wr *bad;
+
+	wr->wr_id = 1;
+	wr->send_flags = IBV_SEND_SIGNALED;
+	if (ibv_post_send(lp->qp[0], wr, &bad))
+		return -1;
+	return wait_wc(lp, 0);
+}
+
+static int rdma_op(struct rdma_loop *lp, enum ibv_wr_opcode op,
+		   struct ibv_mr *lmr, void *laddr, struct ibv_mr *rmr,
+		   void *raddr, uint32_t len)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)laddr, .length = len, .lkey = lmr->lkey,
+	};
+	struct ibv_send_wr wr = {
+		.sg_list = &sge, .num_sge = 1, .opcode = op,
+		.wr.rdma = { .remote_addr = (uintptr_t)raddr, .rkey = rmr->rkey },
+	};
+
+	return post_wait(lp, &wr);
+}
+
+int rdma_loop_write(struct rdma_loop *lp, struct ibv_mr *lmr, void *laddr,
+		    struct ibv_mr *rmr, void *raddr, uint32_t len)
+{
+	return rdma_op(lp, IBV_WR_RDMA_WRITE, lmr, laddr, rmr, raddr, len);
+}
+
+int rdma_loop_read(struct rdma_loop *lp, struct ibv_mr *lmr, void *laddr,
+		   struct ibv_mr *rmr, void *raddr, uint32_t len)
+{
+	return rdma_op(lp, IBV_WR_RDMA_READ, lmr, laddr, rmr, raddr, len);
+}
+
+static int atomic_op(struct rdma_loop *lp, enum ibv_wr_opcode op,
+		     struct ibv_mr *lmr, uint64_t *result, struct ibv_mr *rmr,
+		     uint64_t *target, uint64_t compare_add, uint64_t swap)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)result, .length = 8, .lkey = lmr->lkey,
+	};
+	struct ibv_send_wr wr = {
+		.sg_list = &sge, .num_sge = 1, .opcode = op,
+		.wr.atomic = {
+			.remote_addr = (uintptr_t)target, .rkey = rmr->rkey,
+			.compare_add = compare_add, .swap = swap,
+		},
+	};
+
+	return post_wait(lp, &wr);
+}
+
+int rdma_loop_fetch_add(struct rdma_loop *lp, struct ibv_mr *lmr,
+			uint64_t *result, struct ibv_mr *rmr, uint64_t *target,
+			uint64_t add)
+{
+	return atomic_op(lp, IBV_WR_ATOMIC_FETCH_AND_ADD, lmr, result, rmr,
+			 target, add, 0);
+}
+
+int rdma_loop_cmp_swap(struct rdma_loop *lp, struct ibv_mr *lmr,
+		       uint64_t *result, struct ibv_mr *rmr, uint64_t *target,
+		       uint64_t compare, uint64_t swap)
+{
+	return atomic_op(lp, IBV_WR_ATOMIC_CMP_AND_SWP, lmr, result, rmr,
+			 target, compare, swap);
+}
+
+int rdma_loop_send(struct rdma_loop *lp, struct ibv_mr *lmr, void *laddr,
+		   struct ibv_mr *rmr, void *raddr, uint32_t len)
+{
+	struct ibv_sge rsge = {
+		.addr = (uintptr_t)raddr, .length = len, .lkey = rmr->lkey,
+	};
+	struct ibv_recv_wr rwr = { .wr_id = 2, .sg_list = &rsge, .num_sge = 1 };
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)laddr, .length = len, .lkey = lmr->lkey,
+	};
+	struct ibv_send_wr wr = {
+		.sg_list = &sge, .num_sge = 1, .opcode = IBV_WR_SEND,
+	};
+	struct ibv_recv_wr *bad;
+	int status;
+
+	if (ibv_post_recv(lp->qp[1], &rwr, &bad))
+		return -1;
+	status = post_wait(lp, &wr);
+	if (status)
+		return status;
+	return wait_wc(lp, 1);
+}
+
+long long rdma_loop_counter(struct rdma_loop *lp, const char *name)
+{
+	char path[256];
+	long long v = -1;
+	FILE *f;
+
+	/* ib_core caches hw counters for 10 ms: read a fresh value */
+	usleep(20 * 1000);
+
+	snprintf(path, sizeof(path),
+		 "/sys/class/infiniband/%s/ports/1/hw_counters/%s",
+		 lp->dev_name, name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}

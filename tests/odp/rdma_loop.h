@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A pair of connected RC QPs on one RDMA device (rxe0 on lo in the bench),
+ * for tests that drive RDMA against memory they manipulate meanwhile.
+ */
+#ifndef RDMA_LOOP_H
+#define RDMA_LOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <infiniband/verbs.h>
+
+struct rdma_loop {
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	/* qp[0] is the requester, qp[1] its responder; qp[i] uses cq[i] */
+	struct ibv_cq *cq[2];
+	struct ibv_qp *qp[2];
+	union ibv_gid gid;
+	int gid_index;
+	char dev_name[64];
+};
+
+/* Open the device named by RXE_ODP_DEV (default rxe0), GID RXE_ODP_GID (1). */
+int rdma_loop_open(struct rdma_loop *lp);
+/* (Re)create and connect the QP pair: after an error completion the QPs
+ * are in the error state and a test that goes on needs new ones.
+ */
+int rdma_loop_connect(struct rdma_loop *lp);
+void rdma_loop_close(struct rdma_loop *lp);
+
+struct ibv_mr *rdma_loop_reg(struct rdma_loop *lp, void *addr, size_t len,
+			     int extra_access);
+
+/*
+ * Post one operation on qp[0] and wait for its completion: returns the
+ * work completion status (IBV_WC_SUCCESS...), or -1 on a timeout or a
+ * verbs error (errno set).
+ */
+int rdma_loop_write(struct rdma_loop *lp, struct ibv_mr *lmr, void *laddr,
+		    struct ibv_mr *rmr, void *raddr, uint32_t len);
+int rdma_loop_read(struct rdma_loop *lp, struct ibv_mr *lmr, void *laddr,
+		   struct ibv_mr *rmr, void *raddr, uint32_t len);
+int rdma_loop_fetch_add(struct rdma_loop *lp, struct ibv_mr *lmr,
+			uint64_t *result, struct ibv_mr *rmr, uint64_t *target,
+			uint64_t add);
+int rdma_loop_cmp_swap(struct rdma_loop *lp, struct ibv_mr *lmr,
+		       uint64_t *result, struct ibv_mr *rmr, uint64_t *target,
+		       uint64_t compare, uint64_t swap);
+/* SEND from laddr on qp[0] into a receive posted at raddr on qp[1]. */
+int rdma_loop_send(struct rdma_loop *lp, struct ibv_mr *lmr, void *laddr,
+		   struct ibv_mr *rmr, void *raddr, uint32_t len);
+
+/* A port counter of the device (odp_faults, odp_invalidations...). */
+long long rdma_loop_counter(struct rdma_loop *lp, const char *name);
+
+#endif
