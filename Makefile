@@ -10,6 +10,7 @@
 #   make uninstall       remove what install put there
 #   make run             the main job: build, boot a VM, load ours, ODP traffic on rxe0
 #   make check           build everything and run the whole test suite in VMs
+#   make bench           ODP vs pinned benchmarks in a VM (figures, not pass/fail)
 #   make kernel          build (once, cached) the debug guest kernel
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -39,7 +40,7 @@ RXE_TREE = $(patsubst $(TOP)/%,%,$(RXE_TREE_ABS))
 RXE_ODP_VERSION := $(shell git -C $(TOP) describe --always --dirty 2>/dev/null || echo unknown)
 MODDIR = /lib/modules/$(KRELEASE)/updates/rxe-odp
 
-.PHONY: all kdir-check modules tree test-modules test-tools install uninstall clean kernel check run
+.PHONY: all kdir-check modules tree test-modules test-tools install uninstall clean kernel check run bench
 
 all: modules
 
@@ -70,12 +71,17 @@ TEST_BIN := $(BUILD)/tests
 TEST_CFLAGS := -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
 KSFT_DIR = $(shell bash -c ". $(TOP)/ci/lib/common.sh && linux_source_tree")/tools/testing/selftests
 
-test-tools: $(TEST_BIN)/odp_invalidate
+test-tools: $(TEST_BIN)/odp_invalidate $(TEST_BIN)/odp_bench
 
 $(TEST_BIN)/odp_invalidate: $(TOP)/tests/odp/odp_invalidate.c $(TOP)/tests/odp/rdma_loop.c \
 		$(TOP)/tests/odp/rdma_loop.h
 	@mkdir -p $(TEST_BIN)
 	$(CC) $(TEST_CFLAGS) -I$(KSFT_DIR) -o $@ $(filter %.c,$^) -libverbs -lnuma -lpthread
+
+$(TEST_BIN)/odp_bench: $(TOP)/tests/odp/odp_bench.c $(TOP)/tests/odp/rdma_loop.c \
+		$(TOP)/tests/odp/rdma_loop.h
+	@mkdir -p $(TEST_BIN)
+	$(CC) $(TEST_CFLAGS) -o $@ $(filter %.c,$^) -libverbs
 
 install: modules
 	install -D -m 0644 $(OUT)/rdma_rxe.ko $(MODDIR)/rdma_rxe.ko
@@ -94,6 +100,9 @@ check:
 
 run:
 	@$(TOP)/ci/run-main
+
+bench:
+	@$(TOP)/ci/bench
 
 clean:
 	rm -rf $(BUILD)

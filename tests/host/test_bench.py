@@ -86,7 +86,7 @@ def test_patch_has_commit_header(patch):
     with open(patch) as f:
         text = f.read()
     head, _, diff = text.partition('\n---\n')
-    assert re.search(r'^Subject: \[PATCH\] RDMA/rxe: \S', head, re.M), head
+    assert re.search(r'^Subject: \[PATCH(?: \d+/\d+)?\] RDMA/rxe: \S', head, re.M), head
     body = head.split('\n\n', 1)[1] if '\n\n' in head else ''
     assert len(body.split()) >= 15, 'commit message body too short'
     assert re.search(r'^Signed-off-by: .+ <.+>$', head, re.M), head

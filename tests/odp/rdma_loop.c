@@ -277,6 +277,53 @@ int rdma_loop_send(struct rdma_loop *lp, struct ibv_mr *lmr, void *laddr,
 	return wait_wc(lp, 1);
 }
 
+int rdma_loop_stream(struct rdma_loop *lp, enum ibv_wr_opcode op,
+		     struct ibv_mr *lmr, char *laddr, struct ibv_mr *rmr,
+		     char *raddr, uint32_t msg, size_t span, unsigned int count,
+		     unsigned int depth)
+{
+	unsigned int posted = 0, done = 0;
+	long long deadline = now_ms() + LOOP_TIMEOUT_MS;
+	struct ibv_wc wc[LOOP_DEPTH];
+	int i, n;
+
+	if (depth > LOOP_DEPTH)
+		depth = LOOP_DEPTH;
+	while (done < count) {
+		while (posted < count && posted - done < depth) {
+			size_t off = ((size_t)posted * msg) % span;
+			struct ibv_sge sge = {
+				.addr = (uintptr_t)(laddr + off), .length = msg,
+				.lkey = lmr->lkey,
+			};
+			struct ibv_send_wr wr = {
+				.wr_id = posted, .sg_list = &sge, .num_sge = 1,
+				.opcode = op, .send_flags = IBV_SEND_SIGNALED,
+				.wr.rdma = {
+					.remote_addr = (uintptr_t)(raddr + off),
+					.rkey = rmr->rkey,
+				},
+			}, *bad;
+
+			if (ibv_post_send(lp->qp[0], &wr, &bad))
+				return -1;
+			posted++;
+		}
+		n = ibv_poll_cq(lp->cq[0], LOOP_DEPTH, wc);
+		if (n < 0)
+			return -1;
+		for (i = 0; i < n; i++)
+			if (wc[i].status)
+				return wc[i].status;
+		done += n;
+		if (n)
+			deadline = now_ms() + LOOP_TIMEOUT_MS;
+		else if (now_ms() > deadline)
+			return errno = ETIMEDOUT, -1;
+	}
+	return 0;
+}
+
 long long rdma_loop_counter(struct rdma_loop *lp, const char *name)
 {
 	char path[256];

@@ -51,6 +51,16 @@ int rdma_loop_cmp_swap(struct rdma_loop *lp, struct ibv_mr *lmr,
 int rdma_loop_send(struct rdma_loop *lp, struct ibv_mr *lmr, void *laddr,
 		   struct ibv_mr *rmr, void *raddr, uint32_t len);
 
+/*
+ * Stream @count RDMA WRITEs or READs (@op) of @msg bytes on qp[0], keeping
+ * up to @depth in flight; message i uses offset (i * msg) % @span on both
+ * sides. Returns 0, a failed completion's status, or -1.
+ */
+int rdma_loop_stream(struct rdma_loop *lp, enum ibv_wr_opcode op,
+		     struct ibv_mr *lmr, char *laddr, struct ibv_mr *rmr,
+		     char *raddr, uint32_t msg, size_t span, unsigned int count,
+		     unsigned int depth);
+
 /* A port counter of the device (odp_faults, odp_invalidations...). */
 long long rdma_loop_counter(struct rdma_loop *lp, const char *name);
 
