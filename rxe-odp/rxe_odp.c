@@ -48,8 +48,11 @@ static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 	/* a fault in progress on this range sees the change and retries */
 	mmu_interval_set_seq(mni, cur_seq);
 
-	start = max_t(u64, ib_umem_start(umem), range->start);
-	end = min_t(u64, ib_umem_end(umem), range->end);
+	/* whole umem pages (2 MiB for hugetlb) that the range touches */
+	start = max_t(u64, ib_umem_start(umem),
+		      ALIGN_DOWN(range->start, BIT(umem->page_shift)));
+	end = min_t(u64, ib_umem_end(umem),
+		    ALIGN(range->end, BIT(umem->page_shift)));
 	npages = umem->npages;
 	ib_umem_odp_unmap_dma_pages(umem, start, end);
 	if (odp && umem->npages != npages) {
@@ -78,6 +81,8 @@ void rxe_odp_init_caps(struct rxe_dev *rxe)
 		IB_ODP_SUPPORT_RECV | IB_ODP_SUPPORT_WRITE |
 		IB_ODP_SUPPORT_READ | IB_ODP_SUPPORT_ATOMIC |
 		IB_ODP_SUPPORT_SRQ_RECV;
+	caps->per_transport_caps.uc_odp_caps = IB_ODP_SUPPORT_SEND |
+		IB_ODP_SUPPORT_RECV | IB_ODP_SUPPORT_WRITE;
 	caps->per_transport_caps.ud_odp_caps = IB_ODP_SUPPORT_SEND |
 		IB_ODP_SUPPORT_RECV | IB_ODP_SUPPORT_SRQ_RECV;
 }
@@ -107,6 +112,12 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 			return -EINVAL;
 		}
 		umem = ib_umem_odp_alloc_implicit(&rxe->ib_dev, access);
+		/*
+		 * Unlike an explicit umem (its notifier does), the root holds
+		 * no reference on the mm its children will be created in.
+		 */
+		if (!IS_ERR(umem))
+			mmgrab(umem->umem.owning_mm);
 	} else {
 		umem = ib_umem_odp_get(&rxe->ib_dev, start, length, access,
 				       &rxe_odp_mni_ops);
@@ -132,40 +143,79 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 	return 0;
 }
 
-/* Release what the MR's umem does not own; mr->umem is released after. */
+/*
+ * Release the umems of an ODP MR, children first, then the MR's own. Only
+ * then is the notifier gone (ib_umem_odp_release() waits for callbacks in
+ * progress) and may @odp, which the callback uses, be freed.
+ */
 void rxe_odp_mr_cleanup(struct rxe_mr *mr)
 {
 	struct rxe_odp *odp = mr->odp;
 	struct ib_umem_odp *child;
+	struct mm_struct *mm = odp->umem->umem.owning_mm;
 	unsigned long index;
 
 	xa_for_each(&odp->children, index, child)
 		ib_umem_odp_release(child);
 	xa_destroy(&odp->children);
-	mutex_destroy(&odp->children_lock);
+	ib_umem_odp_release(odp->umem);
+	if (odp->implicit)
+		mmdrop(mm);
+	mr->umem = NULL;
 	mr->odp = NULL;
+	mutex_destroy(&odp->children_lock);
 	kfree(odp);
 }
 
-/* The child umem of an implicit MR that covers @va, created if needed. */
+/* Whether [start, end) of the MR's mm has a VMA, i.e. is worth a child. */
+static bool rxe_odp_range_has_vma(struct rxe_odp *odp, u64 start, u64 end)
+{
+	struct mm_struct *mm = odp->umem->umem.owning_mm;
+	bool found;
+
+	if (!mmget_not_zero(mm))
+		return false;
+	mmap_read_lock(mm);
+	found = find_vma_intersection(mm, start, end);
+	mmap_read_unlock(mm);
+	mmput(mm);
+	return found;
+}
+
+/*
+ * The child umem of an implicit MR that covers @va, created if needed.
+ * Children live until the MR is destroyed, so they are only created for
+ * user addresses that have a VMA, and at most RXE_ODP_MAX_CHILDREN of them
+ * (each holds page arrays for 1 << RXE_ODP_CHILD_SHIFT bytes).
+ */
 static struct ib_umem_odp *rxe_odp_child(struct rxe_odp *odp, u64 va)
 {
 	unsigned long index = va >> RXE_ODP_CHILD_SHIFT;
+	u64 start = (u64)index << RXE_ODP_CHILD_SHIFT;
+	u64 size = 1ULL << RXE_ODP_CHILD_SHIFT;
 	struct ib_umem_odp *child;
 	int err;
 
 	child = xa_load(&odp->children, index);
 	if (child)
 		return child;
+	if (va >= TASK_SIZE)
+		return ERR_PTR(-EFAULT);
 
 	mutex_lock(&odp->children_lock);
 	child = xa_load(&odp->children, index);
 	if (child)
 		goto out;
+	if (odp->nr_children >= RXE_ODP_MAX_CHILDREN) {
+		child = ERR_PTR(-ENOMEM);
+		goto out;
+	}
+	if (!rxe_odp_range_has_vma(odp, start, start + size)) {
+		child = ERR_PTR(-EFAULT);
+		goto out;
+	}
 
-	child = ib_umem_odp_alloc_child(odp->umem,
-					(u64)index << RXE_ODP_CHILD_SHIFT,
-					1ULL << RXE_ODP_CHILD_SHIFT,
+	child = ib_umem_odp_alloc_child(odp->umem, start, size,
 					&rxe_odp_mni_ops);
 	if (IS_ERR(child))
 		goto out;
@@ -174,7 +224,9 @@ static struct ib_umem_odp *rxe_odp_child(struct rxe_odp *odp, u64 va)
 	if (err) {
 		ib_umem_odp_release(child);
 		child = ERR_PTR(err);
+		goto out;
 	}
+	odp->nr_children++;
 out:
 	mutex_unlock(&odp->children_lock);
 	return child;
@@ -304,7 +356,9 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr, int length,
 /*
  * For an atomic operation: map the aligned 8 bytes at @iova for writing and
  * return their kernel address with the umem locked in *@locked, so that
- * the page cannot be invalidated until rxe_odp_unlock(*@locked).
+ * the page cannot be invalidated until rxe_odp_unlock(*@locked). Returns
+ * NULL, with nothing locked, when the address is not 8-byte aligned, and
+ * an ERR_PTR() when the memory cannot be accessed.
  */
 u64 *rxe_odp_atomic_vaddr_lock(struct rxe_mr *mr, u64 iova,
 			       struct ib_umem_odp **locked)
@@ -319,7 +373,7 @@ u64 *rxe_odp_atomic_vaddr_lock(struct rxe_mr *mr, u64 iova,
 		return ERR_PTR(-EFAULT);
 	va = rxe_odp_va(mr, iova);
 	if (va & (sizeof(u64) - 1))
-		return ERR_PTR(-EINVAL);
+		return NULL;
 
 	umem = rxe_odp_umem(odp, va);
 	if (IS_ERR(umem))

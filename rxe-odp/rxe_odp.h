@@ -15,6 +15,8 @@
  * of this size, created on first access (see rxe_odp_child()).
  */
 #define RXE_ODP_CHILD_SHIFT	26
+/* at most this many children (4096 x 64 MiB = 256 GiB of address space) */
+#define RXE_ODP_MAX_CHILDREN	4096
 
 struct rxe_dev;
 struct rxe_mr;
@@ -28,8 +30,9 @@ struct rxe_odp {
 	bool			implicit;
 	/* implicit only: child umems indexed by address >> CHILD_SHIFT */
 	struct xarray		children;
-	/* serializes the creation of children */
+	/* serializes the creation of children, protects nr_children */
 	struct mutex		children_lock;
+	unsigned int		nr_children;
 	atomic64_t		faults;
 	atomic64_t		invalidations;
 };

@@ -5,7 +5,8 @@
  * RDMA on On-Demand Paging MRs while the kernel takes the pages away:
  * munmap + mmap, MADV_DONTNEED, mremap, mprotect, fork + COW, NUMA
  * migration with move_pages(), THP split, and a storm of invalidations
- * racing with RDMA WRITE/READ/atomics. Every case checks the data, or the
+ * racing with RDMA WRITE/READ/atomics; and teardown while faults are in
+ * flight (MR dereg, QP destroy, process exit). Every case checks the data, or the
  * exact completion status, and that faults/invalidations really happened
  * (rxe's odp_faults / odp_invalidations port counters), so a pinned MR
  * cannot pass by accident.
@@ -509,6 +510,108 @@ TEST_F(odp, thp_split)
 	ASSERT_EQ(-1, check(self->local, BUF_LEN, 16));
 	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 17));
 	ASSERT_EQ(-1, check(self->buf, BUF_LEN, 17));
+}
+
+/* Post @n RDMA WRITEs into the ODP buffer without waiting for them. */
+static int post_writes(struct _test_data_odp *self, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct ibv_sge sge = {
+			.addr = (uintptr_t)self->local + i * XFER,
+			.length = XFER, .lkey = self->lmr->lkey,
+		};
+		struct ibv_send_wr wr = {
+			.wr_id = i, .sg_list = &sge, .num_sge = 1,
+			.opcode = IBV_WR_RDMA_WRITE,
+			.send_flags = IBV_SEND_SIGNALED,
+			.wr.rdma = {
+				.remote_addr = (uintptr_t)self->buf + i * XFER,
+				.rkey = self->mr->rkey,
+			},
+		}, *bad;
+
+		if (ibv_post_send(self->lp.qp[0], &wr, &bad))
+			return -1;
+	}
+	return 0;
+}
+
+/* The device keeps working: a WRITE into the ODP buffer lands. */
+static int still_works(struct _test_data_odp *self)
+{
+	fill(self->local, XFER, 99);
+	if (rdma_loop_write(&self->lp, self->lmr, self->local, self->mr,
+			    self->buf, XFER))
+		return 0;
+	return check(self->buf, XFER, 99) == -1;
+}
+
+/* Deregistering the MR while its first faults are in flight. */
+TEST_F(odp, dereg_with_faults_in_flight)
+{
+	int i, n = 12, done = 0, bad = 0;
+	struct ibv_wc wc;
+
+	if (variant->kind != MEM_ANON)
+		SKIP(return, "anon only");
+	ASSERT_EQ(0, post_writes(self, n));
+	ASSERT_EQ(0, ibv_dereg_mr(self->mr));
+	self->mr = NULL;
+	for (i = 0; i < 2000000 && done < n; i++) {
+		if (ibv_poll_cq(self->lp.cq[0], 1, &wc) != 1)
+			continue;
+		done++;
+		bad += wc.status != IBV_WC_SUCCESS &&
+		       wc.status != IBV_WC_REM_ACCESS_ERR &&
+		       wc.status != IBV_WC_WR_FLUSH_ERR;
+	}
+	ASSERT_EQ(n, done);
+	ASSERT_EQ(0, bad);
+	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+	self->mr = rdma_loop_reg(&self->lp, self->buf, BUF_LEN, IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, self->mr);
+	ASSERT_TRUE(still_works(self));
+}
+
+/* Destroying the QPs while faults are in flight. */
+TEST_F(odp, destroy_qp_with_faults_in_flight)
+{
+	if (variant->kind != MEM_ANON)
+		SKIP(return, "anon only");
+	ASSERT_EQ(0, post_writes(self, 12));
+	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+	ASSERT_TRUE(still_works(self));
+}
+
+/* A process that exits in the middle of ODP traffic: the kernel cleans up. */
+TEST_F(odp, exit_mid_traffic)
+{
+	pid_t child;
+	int status;
+
+	if (variant->kind != MEM_ANON)
+		SKIP(return, "anon only");
+	child = fork();
+	ASSERT_LE(0, child);
+	if (child == 0) {
+		struct _test_data_odp mine = { 0 };
+
+		if (rdma_loop_open(&mine.lp))
+			_exit(2);
+		mine.buf = map_kind(MEM_ANON, -1, NULL);
+		mine.local = self->local;
+		mine.mr = rdma_loop_reg(&mine.lp, mine.buf, BUF_LEN,
+					IBV_ACCESS_ON_DEMAND);
+		mine.lmr = rdma_loop_reg(&mine.lp, mine.local, BUF_LEN, 0);
+		if (!mine.mr || !mine.lmr || post_writes(&mine, 12))
+			_exit(3);
+		_exit(0);	/* no cleanup: the kernel does it */
+	}
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	ASSERT_TRUE(still_works(self));
 }
 
 struct storm {

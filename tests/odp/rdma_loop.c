@@ -3,6 +3,7 @@
  * Connected RC QP pair on one device, with blocking one-shot operations.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ int rdma_loop_open(struct rdma_loop *lp)
 
 
 	memset(lp, 0, sizeof(*lp));
+	lp->qp_type = IBV_QPT_RC;
 	lp->gid_index = env_int("RXE_ODP_GID", 1);
 	list = ibv_get_device_list(&n);
 	if (!list)
@@ -58,14 +60,24 @@ int rdma_loop_open(struct rdma_loop *lp)
 
 static int qp_to_rts(struct rdma_loop *lp, struct ibv_qp *qp, uint32_t dest)
 {
+	bool rc = lp->qp_type == IBV_QPT_RC;
 	struct ibv_qp_attr a = {
 		.qp_state = IBV_QPS_INIT,
 		.port_num = 1,
 		.qp_access_flags = IBV_ACCESS_LOCAL_WRITE |
 				   IBV_ACCESS_REMOTE_WRITE |
-				   IBV_ACCESS_REMOTE_READ |
-				   IBV_ACCESS_REMOTE_ATOMIC,
+				   (rc ? IBV_ACCESS_REMOTE_READ |
+					 IBV_ACCESS_REMOTE_ATOMIC : 0),
 	};
+	int rtr_mask = IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+		       IBV_QP_DEST_QPN | IBV_QP_RQ_PSN;
+	int rts_mask = IBV_QP_STATE | IBV_QP_SQ_PSN;
+
+	if (rc) {
+		rtr_mask |= IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER;
+		rts_mask |= IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+			    IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC;
+	}
 
 	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
 			  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
@@ -82,9 +94,7 @@ static int qp_to_rts(struct rdma_loop *lp, struct ibv_qp *qp, uint32_t dest)
 	a.ah_attr.grh.sgid_index = lp->gid_index;
 	a.ah_attr.grh.hop_limit = 1;
 	a.ah_attr.port_num = 1;
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-			  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-			  IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER))
+	if (ibv_modify_qp(qp, &a, rtr_mask))
 		return -1;
 
 	memset(&a, 0, sizeof(a));
@@ -93,9 +103,7 @@ static int qp_to_rts(struct rdma_loop *lp, struct ibv_qp *qp, uint32_t dest)
 	a.retry_cnt = 7;
 	a.rnr_retry = 7;
 	a.max_rd_atomic = 16;
-	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
-			     IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
-			     IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
+	return ibv_modify_qp(qp, &a, rts_mask);
 }
 
 int rdma_loop_connect(struct rdma_loop *lp)
@@ -104,10 +112,10 @@ int rdma_loop_connect(struct rdma_loop *lp)
 		.cap = {
 			.max_send_wr = LOOP_DEPTH,
 			.max_recv_wr = LOOP_DEPTH,
-			.max_send_sge = 1,
-			.max_recv_sge = 1,
+			.max_send_sge = RDMA_LOOP_MAX_SGE,
+			.max_recv_sge = RDMA_LOOP_MAX_SGE,
 		},
-		.qp_type = IBV_QPT_RC,
+		.qp_type = lp->qp_type,
 	};
 	struct ibv_wc wc;
 	int i;
@@ -181,7 +189,7 @@ static int wait_wc(struct rdma_loop *lp, int side)
 	return -1;
 }
 
-static int post_wait(struct rdma_loop *lp, struct ibv_send_wr *wr)
+int rdma_loop_post_wait(struct rdma_loop *lp, struct ibv_send_wr *wr)
 {
 	struct ibv_send_wr *bad;
 
@@ -204,7 +212,7 @@ static int rdma_op(struct rdma_loop *lp, enum ibv_wr_opcode op,
 		.wr.rdma = { .remote_addr = (uintptr_t)raddr, .rkey = rmr->rkey },
 	};
 
-	return post_wait(lp, &wr);
+	return rdma_loop_post_wait(lp, &wr);
 }
 
 int rdma_loop_write(struct rdma_loop *lp, struct ibv_mr *lmr, void *laddr,
@@ -234,7 +242,7 @@ static int atomic_op(struct rdma_loop *lp, enum ibv_wr_opcode op,
 		},
 	};
 
-	return post_wait(lp, &wr);
+	return rdma_loop_post_wait(lp, &wr);
 }
 
 int rdma_loop_fetch_add(struct rdma_loop *lp, struct ibv_mr *lmr,
@@ -271,7 +279,7 @@ int rdma_loop_send(struct rdma_loop *lp, struct ibv_mr *lmr, void *laddr,
 
 	if (ibv_post_recv(lp->qp[1], &rwr, &bad))
 		return -1;
-	status = post_wait(lp, &wr);
+	status = rdma_loop_post_wait(lp, &wr);
 	if (status)
 		return status;
 	return wait_wc(lp, 1);

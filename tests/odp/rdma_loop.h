@@ -6,6 +6,8 @@
 #ifndef RDMA_LOOP_H
 #define RDMA_LOOP_H
 
+#define RDMA_LOOP_MAX_SGE	4
+
 #include <stddef.h>
 #include <stdint.h>
 #include <infiniband/verbs.h>
@@ -18,6 +20,8 @@ struct rdma_loop {
 	struct ibv_qp *qp[2];
 	union ibv_gid gid;
 	int gid_index;
+	/* IBV_QPT_RC (default) or IBV_QPT_UC, used by rdma_loop_connect() */
+	enum ibv_qp_type qp_type;
 	char dev_name[64];
 };
 
@@ -60,6 +64,9 @@ int rdma_loop_stream(struct rdma_loop *lp, enum ibv_wr_opcode op,
 		     struct ibv_mr *lmr, char *laddr, struct ibv_mr *rmr,
 		     char *raddr, uint32_t msg, size_t span, unsigned int count,
 		     unsigned int depth);
+
+/* Post one WR on qp[0] (signaled) and wait: status or -1. */
+int rdma_loop_post_wait(struct rdma_loop *lp, struct ibv_send_wr *wr);
 
 /* A port counter of the device (odp_faults, odp_invalidations...). */
 long long rdma_loop_counter(struct rdma_loop *lp, const char *name);

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * usage: odp_verbs
+ *
+ * Verbs details of On-Demand Paging MRs on rxe, each with its data or
+ * exact status checked: an iova that differs from the address, WRs whose
+ * SGEs mix ODP and pinned MRs, UC write and send, memory windows bound to
+ * an ODP MR, ibv_rereg_mr, implicit ODP over memory mapped after the
+ * registration (and its errors), bounds, zero-length transfers.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "rdma_loop.h"
+
+#define LEN	(1UL << 20)
+#define XFER	(16 * 1024)
+#define IOVA	0x100000000ULL
+
+static char *map_rw(size_t len)
+{
+	return mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
+static void fill(void *p, size_t len, unsigned char seed)
+{
+	unsigned char *b = p;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		b[i] = seed + i * 7 + (i >> 9);
+}
+
+static int same(const void *a, const void *b, size_t len)
+{
+	return !memcmp(a, b, len);
+}
+
+FIXTURE(verbs) {
+	struct rdma_loop lp;
+	char *odp;		/* untouched memory behind an ODP MR */
+	struct ibv_mr *odp_mr;
+	char *pin;
+	struct ibv_mr *pin_mr;
+};
+
+FIXTURE_VARIANT(verbs) {
+	enum ibv_qp_type qp_type;
+};
+
+FIXTURE_VARIANT_ADD(verbs, rc) { .qp_type = IBV_QPT_RC };
+FIXTURE_VARIANT_ADD(verbs, uc) { .qp_type = IBV_QPT_UC };
+
+FIXTURE_SETUP(verbs)
+{
+	ASSERT_EQ(0, rdma_loop_open(&self->lp)) TH_LOG("%s", strerror(errno));
+	self->lp.qp_type = variant->qp_type;
+	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+	self->odp = map_rw(LEN);
+	self->pin = map_rw(LEN);
+	ASSERT_NE(MAP_FAILED, self->odp);
+	ASSERT_NE(MAP_FAILED, self->pin);
+	memset(self->pin, 0, LEN);
+	self->odp_mr = rdma_loop_reg(&self->lp, self->odp, LEN,
+				     IBV_ACCESS_ON_DEMAND);
+	self->pin_mr = rdma_loop_reg(&self->lp, self->pin, LEN, 0);
+	ASSERT_NE(NULL, self->odp_mr);
+	ASSERT_NE(NULL, self->pin_mr);
+}
+
+FIXTURE_TEARDOWN(verbs)
+{
+	if (self->odp_mr)
+		ibv_dereg_mr(self->odp_mr);
+	if (self->pin_mr)
+		ibv_dereg_mr(self->pin_mr);
+	rdma_loop_close(&self->lp);
+}
+
+/* RDMA WRITE into, and SEND into / out of, an ODP MR on this QP type. */
+TEST_F(verbs, write_and_send)
+{
+	fill(self->pin, XFER, 1);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_write(&self->lp, self->pin_mr, self->pin,
+				  self->odp_mr, self->odp + 4096, XFER));
+	ASSERT_TRUE(same(self->pin, self->odp + 4096, XFER));
+
+	fill(self->pin, XFER, 2);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_send(&self->lp, self->pin_mr, self->pin,
+				 self->odp_mr, self->odp + LEN - XFER, XFER));
+	ASSERT_TRUE(same(self->pin, self->odp + LEN - XFER, XFER));
+
+	fill(self->odp, XFER, 3);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_send(&self->lp, self->odp_mr, self->odp,
+				 self->pin_mr, self->pin + XFER, XFER));
+	ASSERT_TRUE(same(self->odp, self->pin + XFER, XFER));
+}
+
+/* An MR registered at an iova other than its address. */
+TEST_F(verbs, iova_differs_from_address)
+{
+	struct ibv_mr *mr;
+	char *mem = map_rw(LEN);
+
+	ASSERT_NE(MAP_FAILED, mem);
+	mr = ibv_reg_mr_iova(self->lp.pd, mem, LEN, IOVA,
+			     IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+			     IBV_ACCESS_REMOTE_READ | IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, mr);
+	fill(self->pin, XFER, 4);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_write(&self->lp, self->pin_mr, self->pin, mr,
+				  (void *)(uintptr_t)(IOVA + 8192), XFER));
+	ASSERT_TRUE(same(self->pin, mem + 8192, XFER));
+	if (variant->qp_type == IBV_QPT_RC) {
+		memset(self->pin + XFER, 0, XFER);
+		ASSERT_EQ(IBV_WC_SUCCESS,
+			  rdma_loop_read(&self->lp, self->pin_mr, self->pin + XFER,
+					 mr, (void *)(uintptr_t)(IOVA + 8192), XFER));
+		ASSERT_TRUE(same(self->pin, self->pin + XFER, XFER));
+	}
+	ASSERT_EQ(0, ibv_dereg_mr(mr));
+	munmap(mem, LEN);
+}
+
+/* One WRITE gathered from pinned, ODP and pinned SGEs into an ODP MR. */
+TEST_F(verbs, sges_mixing_odp_and_pinned)
+{
+	struct ibv_sge sge[3] = {
+		{ (uintptr_t)self->pin, 1000, self->pin_mr->lkey },
+		{ (uintptr_t)self->odp + 5000, 9000, self->odp_mr->lkey },
+		{ (uintptr_t)self->pin + 20000, 3000, self->pin_mr->lkey },
+	};
+	struct ibv_send_wr wr = {
+		.sg_list = sge, .num_sge = 3, .opcode = IBV_WR_RDMA_WRITE,
+		.wr.rdma = { (uintptr_t)self->odp + LEN / 2, self->odp_mr->rkey },
+	};
+	char *dst = self->odp + LEN / 2;
+
+	fill(self->pin, 1000, 5);
+	fill(self->odp + 5000, 9000, 6);
+	fill(self->pin + 20000, 3000, 7);
+	ASSERT_EQ(IBV_WC_SUCCESS, rdma_loop_post_wait(&self->lp, &wr));
+	ASSERT_TRUE(same(dst, self->pin, 1000));
+	ASSERT_TRUE(same(dst + 1000, self->odp + 5000, 9000));
+	ASSERT_TRUE(same(dst + 10000, self->pin + 20000, 3000));
+}
+
+/* Memory windows on an ODP MR: the bind works and so does RDMA through it. */
+TEST_F(verbs, memory_window)
+{
+	struct ibv_mw *mw;
+	struct ibv_mw_bind bind = {
+		.send_flags = IBV_SEND_SIGNALED,
+		.bind_info = {
+			.mr = self->odp_mr, .addr = (uintptr_t)self->odp,
+			.length = LEN, .mw_access_flags = IBV_ACCESS_REMOTE_WRITE,
+		},
+	};
+	struct ibv_mr *mr;
+	struct ibv_wc wc;
+	int i;
+
+	if (variant->qp_type != IBV_QPT_RC)
+		SKIP(return, "RC only");
+	/* a MR that may be bound needs IBV_ACCESS_MW_BIND */
+	ibv_dereg_mr(self->odp_mr);
+	self->odp_mr = NULL;
+	mr = rdma_loop_reg(&self->lp, self->odp, LEN,
+			   IBV_ACCESS_ON_DEMAND | IBV_ACCESS_MW_BIND);
+	ASSERT_NE(NULL, mr);
+	self->odp_mr = mr;
+	bind.bind_info.mr = mr;
+	mw = ibv_alloc_mw(self->lp.pd, IBV_MW_TYPE_1);
+	ASSERT_NE(NULL, mw) TH_LOG("ibv_alloc_mw: %s", strerror(errno));
+	ASSERT_EQ(0, ibv_bind_mw(self->lp.qp[0], mw, &bind));
+	for (i = 0; i < 10000000; i++)
+		if (ibv_poll_cq(self->lp.cq[0], 1, &wc) == 1)
+			break;
+	ASSERT_EQ(IBV_WC_SUCCESS, wc.status);
+
+	fill(self->pin, XFER, 8);
+	{
+		struct ibv_sge sge = { (uintptr_t)self->pin, XFER, self->pin_mr->lkey };
+		struct ibv_send_wr wr = {
+			.sg_list = &sge, .num_sge = 1, .opcode = IBV_WR_RDMA_WRITE,
+			.wr.rdma = { (uintptr_t)self->odp + 65536, mw->rkey },
+		};
+
+		ASSERT_EQ(IBV_WC_SUCCESS, rdma_loop_post_wait(&self->lp, &wr));
+	}
+	ASSERT_TRUE(same(self->pin, self->odp + 65536, XFER));
+	ASSERT_EQ(0, ibv_dealloc_mw(mw));
+}
+
+/* 6.1 rxe has no rereg_mr: a clean EOPNOTSUPP, and the MR still works. */
+TEST_F(verbs, rereg_is_refused)
+{
+	int ret;
+
+	ret = ibv_rereg_mr(self->odp_mr, IBV_REREG_MR_CHANGE_ACCESS, NULL, NULL, 0,
+			   IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(0, ret);
+	ASSERT_EQ(EOPNOTSUPP, errno);
+	fill(self->pin, XFER, 9);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_write(&self->lp, self->pin_mr, self->pin,
+				  self->odp_mr, self->odp, XFER));
+	ASSERT_TRUE(same(self->pin, self->odp, XFER));
+}
+
+/* Bounds: past the end fails; zero length succeeds. */
+TEST_F(verbs, bounds)
+{
+	fill(self->pin, XFER, 10);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_write(&self->lp, self->pin_mr, self->pin,
+				  self->odp_mr, self->odp + LEN, 0));
+	if (variant->qp_type == IBV_QPT_RC) {
+		/* UC has no NAK: an access error is silent at the requester */
+		ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+			  rdma_loop_write(&self->lp, self->pin_mr, self->pin,
+					  self->odp_mr, self->odp + LEN - 100, XFER));
+	}
+}
+
+/* Implicit ODP: memory mapped after registration, and its error cases. */
+TEST_F(verbs, implicit_covers_new_mappings)
+{
+	char *later, *ro;
+	struct ibv_mr *imr;
+
+	imr = ibv_reg_mr(self->lp.pd, NULL, SIZE_MAX,
+			 IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+			 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, imr) TH_LOG("implicit ODP: %s", strerror(errno));
+	later = map_rw(LEN);
+	ASSERT_NE(MAP_FAILED, later);
+	fill(self->pin, XFER, 11);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_write(&self->lp, self->pin_mr, self->pin, imr,
+				  later + LEN - XFER, XFER));
+	ASSERT_TRUE(same(self->pin, later + LEN - XFER, XFER));
+
+	/* the implicit MR as a local SGE */
+	fill(later, XFER, 12);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_write(&self->lp, imr, later, self->pin_mr,
+				  self->pin + XFER, XFER));
+	ASSERT_TRUE(same(later, self->pin + XFER, XFER));
+
+	if (variant->qp_type == IBV_QPT_RC) {
+		/* read-only mapping: READ works, WRITE is refused */
+		ro = mmap(NULL, LEN, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ASSERT_NE(MAP_FAILED, ro);
+		ASSERT_EQ(IBV_WC_SUCCESS,
+			  rdma_loop_read(&self->lp, self->pin_mr, self->pin, imr,
+					 ro, XFER));
+		ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+			  rdma_loop_write(&self->lp, self->pin_mr, self->pin, imr,
+					  ro, XFER));
+		ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+		/* nothing mapped at the top of the address space */
+		ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+			  rdma_loop_write(&self->lp, self->pin_mr, self->pin, imr,
+					  (void *)(uintptr_t)(UINT64_MAX - XFER + 1), XFER));
+		munmap(ro, LEN);
+	}
+	ASSERT_EQ(0, ibv_dereg_mr(imr));
+	munmap(later, LEN);
+}
+
+TEST_HARNESS_MAIN
