@@ -255,11 +255,11 @@ static bool rxe_odp_range_mapped(struct ib_umem_odp *umem, u64 va, u64 len,
 
 /*
  * Make [va, va + len) of @umem present with read (and, if @write, write)
- * permission and return 0 with umem_mutex held; the mapping stays valid
- * until the caller unlocks. On error nothing is held.
+ * permission and return with umem_mutex held: 1 if pages had to be
+ * faulted in, 0 if they all were present. The mapping stays valid until
+ * the caller unlocks. On error nothing is held.
  */
-static int rxe_odp_map_range_lock(struct rxe_odp *odp,
-				  struct ib_umem_odp *umem, u64 va, u64 len,
+static int rxe_odp_map_range_lock(struct ib_umem_odp *umem, u64 va, u64 len,
 				  bool write)
 {
 	u64 perm = ODP_READ_ALLOWED_BIT | (write ? ODP_WRITE_ALLOWED_BIT : 0);
@@ -274,9 +274,17 @@ static int rxe_odp_map_range_lock(struct rxe_odp *odp,
 	mutex_unlock(&umem->umem_mutex);
 
 	ret = ib_umem_odp_map_dma_and_lock(umem, va, len, perm, true);
-	if (ret < 0)
-		return ret;
+	return ret < 0 ? ret : 1;
+}
 
+/* Map for an access of the data path, counting the faults it takes. */
+static int rxe_odp_access_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
+			       u64 va, u64 len, bool write)
+{
+	int ret = rxe_odp_map_range_lock(umem, va, len, write);
+
+	if (ret <= 0)
+		return ret;
 	atomic64_inc(&odp->faults);
 	rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULTS);
 	return 0;
@@ -341,7 +349,7 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr, int length,
 			return PTR_ERR(umem);
 		bytes = min_t(u64, end, ib_umem_end(umem)) - va;
 
-		err = rxe_odp_map_range_lock(odp, umem, va, bytes, write);
+		err = rxe_odp_access_lock(odp, umem, va, bytes, write);
 		if (err)
 			return err;
 		rxe_odp_copy_locked(umem, va, addr, bytes, dir);
@@ -378,7 +386,7 @@ u64 *rxe_odp_atomic_vaddr_lock(struct rxe_mr *mr, u64 iova,
 	umem = rxe_odp_umem(odp, va);
 	if (IS_ERR(umem))
 		return ERR_CAST(umem);
-	err = rxe_odp_map_range_lock(odp, umem, va, sizeof(u64), true);
+	err = rxe_odp_access_lock(odp, umem, va, sizeof(u64), true);
 	if (err)
 		return ERR_PTR(err);
 
@@ -391,4 +399,157 @@ u64 *rxe_odp_atomic_vaddr_lock(struct rxe_mr *mr, u64 iova,
 void rxe_odp_unlock(struct ib_umem_odp *umem)
 {
 	mutex_unlock(&umem->umem_mutex);
+}
+
+/* One SGE of an advise_mr() call, with a reference on its MR. */
+struct rxe_odp_prefetch_sge {
+	struct rxe_mr		*mr;
+	u64			iova;
+	u32			length;
+};
+
+struct rxe_odp_prefetch_work {
+	struct work_struct	work;
+	enum ib_uverbs_advise_mr_advice advice;
+	u32			num_sge;
+	struct rxe_odp_prefetch_sge sge[];
+};
+
+/*
+ * Prefetch one range: fault it in (for writing with PREFETCH_WRITE), or
+ * with PREFETCH_NO_FAULT map only the pages that are present already.
+ */
+static int rxe_odp_prefetch_range(struct rxe_mr *mr, u64 iova, u32 length,
+				  enum ib_uverbs_advise_mr_advice advice)
+{
+	bool write = advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE;
+	struct rxe_odp *odp = mr->odp;
+	u64 va = rxe_odp_va(mr, iova), end = va + length;
+	int ret;
+
+	while (va < end) {
+		struct ib_umem_odp *umem = rxe_odp_umem(odp, va);
+		u64 bytes;
+
+		if (IS_ERR(umem))
+			return PTR_ERR(umem);
+		bytes = min_t(u64, end, ib_umem_end(umem)) - va;
+
+		if (advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT)
+			ret = ib_umem_odp_map_dma_and_lock(umem, va, bytes,
+							   ODP_READ_ALLOWED_BIT,
+							   false);
+		else
+			ret = rxe_odp_map_range_lock(umem, va, bytes, write);
+		if (ret < 0)
+			return ret;
+		mutex_unlock(&umem->umem_mutex);
+		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_PREFETCHES);
+		va += bytes;
+	}
+	return 0;
+}
+
+static int rxe_odp_prefetch(enum ib_uverbs_advise_mr_advice advice,
+			    struct rxe_odp_prefetch_sge *sge, u32 num_sge)
+{
+	int ret = 0;
+	u32 i;
+
+	for (i = 0; i < num_sge && !ret; i++)
+		ret = rxe_odp_prefetch_range(sge[i].mr, sge[i].iova,
+					     sge[i].length, advice);
+	return ret;
+}
+
+static void rxe_odp_put_sges(struct rxe_odp_prefetch_sge *sge, u32 num_sge)
+{
+	u32 i;
+
+	for (i = 0; i < num_sge; i++)
+		if (sge[i].mr)
+			rxe_put(sge[i].mr);
+}
+
+/* Asynchronous prefetch: best effort, errors are not reported. */
+static void rxe_odp_prefetch_work(struct work_struct *w)
+{
+	struct rxe_odp_prefetch_work *work =
+		container_of(w, struct rxe_odp_prefetch_work, work);
+
+	rxe_odp_prefetch(work->advice, work->sge, work->num_sge);
+	rxe_odp_put_sges(work->sge, work->num_sge);
+	kfree(work);
+}
+
+/* Look up and check one SGE: an ODP MR of @pd, in range, writable if needed. */
+static int rxe_odp_prefetch_sge(struct rxe_pd *pd,
+				enum ib_uverbs_advise_mr_advice advice,
+				const struct ib_sge *in,
+				struct rxe_odp_prefetch_sge *out)
+{
+	struct rxe_mr *mr = lookup_mr(pd, 0, in->lkey, RXE_LOOKUP_LOCAL);
+
+	if (!mr)
+		return -ENOENT;
+	out->mr = mr;
+	out->iova = in->addr;
+	out->length = in->length;
+	if (!mr->odp)
+		return -EINVAL;
+	if (advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE &&
+	    !(mr->access & IB_ACCESS_LOCAL_WRITE))
+		return -EPERM;
+	if (mr_check_range(mr, in->addr, in->length))
+		return -EFAULT;
+	return 0;
+}
+
+/*
+ * ib_device_ops.advise_mr: prefetch ranges of ODP MRs. With
+ * IB_UVERBS_ADVISE_MR_FLAG_FLUSH the pages are mapped when this returns;
+ * otherwise the work is queued and this returns once the SGEs are checked.
+ * Queued work holds references on the MRs (their destruction waits for it)
+ * and runs on rxe_wq, which module unload drains.
+ */
+int rxe_odp_advise_mr(struct ib_pd *ibpd,
+		      enum ib_uverbs_advise_mr_advice advice, u32 flags,
+		      struct ib_sge *sg_list, u32 num_sge,
+		      struct uverbs_attr_bundle *attrs)
+{
+	struct rxe_odp_prefetch_work *work;
+	int err = 0;
+	u32 i;
+
+	switch (advice) {
+	case IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH:
+	case IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE:
+	case IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT:
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+	if (flags & ~IB_UVERBS_ADVISE_MR_FLAG_FLUSH)
+		return -EOPNOTSUPP;
+
+	work = kzalloc(struct_size(work, sge, num_sge), GFP_KERNEL);
+	if (!work)
+		return -ENOMEM;
+	work->advice = advice;
+	work->num_sge = num_sge;
+	for (i = 0; i < num_sge && !err; i++)
+		err = rxe_odp_prefetch_sge(to_rpd(ibpd), advice, &sg_list[i],
+					   &work->sge[i]);
+
+	if (!err && (flags & IB_UVERBS_ADVISE_MR_FLAG_FLUSH))
+		err = rxe_odp_prefetch(advice, work->sge, num_sge);
+	if (err || (flags & IB_UVERBS_ADVISE_MR_FLAG_FLUSH)) {
+		rxe_odp_put_sges(work->sge, num_sge);
+		kfree(work);
+		return err;
+	}
+
+	INIT_WORK(&work->work, rxe_odp_prefetch_work);
+	queue_work(rxe_wq, &work->work);
+	return 0;
 }

@@ -2,11 +2,10 @@
 """The real tools against rxe0: ibv_devinfo, rdma, ibv_rc_pingpong, perftest
 (pinned and --odp).
 
-perftest times its loop with the CPU cycle counter and converts with the
-"cpu MHz" of /proc/cpuinfo. Under QEMU TCG that pairing can be wrong, so
-each bandwidth test also times two runs of different lengths by wall clock
-and checks that perftest's figure agrees with the difference between them
-(which cancels start-up and connection costs).
+perftest times its loop with the CPU cycle counter, calibrated against
+gettimeofday(). Under QEMU TCG that calibration can fail or be off, so each
+bandwidth test checks perftest's figure against the bytes moved over the
+client's wall-clock run time.
 """
 import re
 import subprocess
@@ -105,32 +104,29 @@ def test_rc_pingpong_checks_data(rdma_dev, gid_index):
 @pytest.mark.parametrize('tool', ['ib_write_bw', 'ib_read_bw', 'ib_send_bw'])
 def test_perftest_bandwidth_is_real(rdma_dev, gid_index, tool, odp):
     """RC bandwidth over rxe0, with pinned and (--odp) On-Demand Paging MRs."""
-    base = [tool, '-d', rdma_dev, '-x', str(gid_index), '-s', str(MSG_SIZE),
-            '-p', str(PERFTEST_PORT)] + (['--odp'] if odp else [])
-    runs = {}
-    for iters in (300, 1500):
-        cmd = base + ['-n', str(iters)]
-        sent = port_counter(rdma_dev, 'sent_pkts')
-        faults = port_counter(rdma_dev, 'odp_faults')
-        srv, cli, wall = client_server(cmd, cmd)
-        moved = port_counter(rdma_dev, 'sent_pkts') - sent
-        faulted = port_counter(rdma_dev, 'odp_faults') - faults
-        # perftest's buffers are untouched when registered: an ODP MR
-        # faults them in, a pinned one never faults
-        assert (faulted > 0) if odp else (faulted == 0), faulted
-        got_iters, bw = perftest_bw(cli)
-        assert got_iters == iters
-        assert bw > 0, cli
-        # 64 KiB messages at rxe's 4 KiB MTU: at least 16 packets each
-        assert moved >= iters * MSG_SIZE // 4096, (moved, cli)
-        runs[iters] = (wall, bw)
-    (w_short, _), (w_long, bw_long) = runs[300], runs[1500]
-    assert w_long > w_short, runs
-    wall_bw = (1500 - 300) * MSG_SIZE / (w_long - w_short) / 2**20
-    ratio = bw_long / wall_bw
-    print('%s: perftest %.1f MB/s, wall clock %.1f MiB/s, ratio %.2f' %
-          (tool, bw_long, wall_bw, ratio))
-    assert 0.65 < ratio < 1.5, 'perftest %.1f MB/s vs wall clock %.1f MiB/s' % (bw_long, wall_bw)
+    iters = 1500
+    cmd = [tool, '-d', rdma_dev, '-x', str(gid_index), '-s', str(MSG_SIZE),
+           '-p', str(PERFTEST_PORT), '-n', str(iters)] + (['--odp'] if odp else [])
+    sent = port_counter(rdma_dev, 'sent_pkts')
+    faults = port_counter(rdma_dev, 'odp_faults')
+    _, cli, wall = client_server(cmd, cmd)
+    moved = port_counter(rdma_dev, 'sent_pkts') - sent
+    faulted = port_counter(rdma_dev, 'odp_faults') - faults
+    got_iters, bw = perftest_bw(cli)
+    assert got_iters == iters
+    # 64 KiB messages at rxe's 4 KiB MTU: at least 16 packets each
+    assert moved >= iters * MSG_SIZE // 4096, (moved, cli)
+    # perftest's buffers are untouched when registered: an ODP MR faults
+    # them in, a pinned one never faults
+    assert (faulted > 0) if odp else (faulted == 0), faulted
+
+    # The client's wall time includes start-up and connection, so the
+    # bytes over it are a lower bound of the real bandwidth; a wrong cycle
+    # counter conversion (0.00 MB/s) falls below it, a wild one far above.
+    floor = iters * MSG_SIZE / wall / 2**20
+    print('%s%s: perftest %.1f MB/s, whole client run %.1f MiB/s' %
+          (tool, ' --odp' if odp else '', bw, floor))
+    assert 0.9 * floor <= bw <= 5 * floor, (bw, floor)
 
 
 def test_perftest_ud_send_odp(rdma_dev, gid_index):
