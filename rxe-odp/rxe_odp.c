@@ -48,11 +48,15 @@ static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 	/* a fault in progress on this range sees the change and retries */
 	mmu_interval_set_seq(mni, cur_seq);
 
-	/* whole umem pages (2 MiB for hugetlb) that the range touches */
-	start = max_t(u64, ib_umem_start(umem),
-		      ALIGN_DOWN(range->start, BIT(umem->page_shift)));
-	end = min_t(u64, ib_umem_end(umem),
-		    ALIGN(range->end, BIT(umem->page_shift)));
+	/*
+	 * Whole umem pages (2 MiB for hugetlb) that the range touches. Clamp
+	 * before aligning: range->end is ULONG_MAX on mm release, and
+	 * ALIGN() of it would wrap to 0 and unmap nothing.
+	 */
+	start = ALIGN_DOWN(max_t(u64, ib_umem_start(umem), range->start),
+			   BIT(umem->page_shift));
+	end = ALIGN(min_t(u64, ib_umem_end(umem), range->end),
+		    BIT(umem->page_shift));
 	npages = umem->npages;
 	ib_umem_odp_unmap_dma_pages(umem, start, end);
 	if (odp && umem->npages != npages) {

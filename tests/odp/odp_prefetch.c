@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * usage: odp_prefetch   (needs a provider with ibv_advise_mr: skips with
+ *                        EOPNOTSUPP otherwise)
+ *
+ * ibv_advise_mr() on rxe ODP MRs: a prefetched range takes no fault on
+ * the data path afterwards (checked with the odp_faults counter), NO_FAULT
+ * maps exactly the pages that are present, asynchronous prefetch happens,
+ * implicit MRs prefetch too, bad arguments give the documented errno, and
+ * prefetch racing with munmap is safe.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "rdma_loop.h"
+
+#define LEN	(2UL << 20)
+#define PAGE	4096UL
+
+FIXTURE(prefetch) {
+	struct rdma_loop lp;
+	char *buf;
+	struct ibv_mr *mr;
+	char *local;
+	struct ibv_mr *lmr;
+};
+
+FIXTURE_SETUP(prefetch)
+{
+	struct ibv_sge probe;
+
+	ASSERT_EQ(0, rdma_loop_open(&self->lp)) TH_LOG("%s", strerror(errno));
+	self->buf = mmap(NULL, LEN, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	self->local = mmap(NULL, LEN, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->buf);
+	ASSERT_NE(MAP_FAILED, self->local);
+	/* 4 KiB pages, so that one READ response packet is one page */
+	madvise(self->buf, LEN, MADV_NOHUGEPAGE);
+	self->mr = rdma_loop_reg(&self->lp, self->buf, LEN, IBV_ACCESS_ON_DEMAND);
+	self->lmr = rdma_loop_reg(&self->lp, self->local, LEN, 0);
+	ASSERT_NE(NULL, self->mr);
+	ASSERT_NE(NULL, self->lmr);
+
+	probe = (struct ibv_sge){ (uintptr_t)self->buf, PAGE, self->mr->lkey };
+	if (ibv_advise_mr(self->lp.pd, IBV_ADVISE_MR_ADVICE_PREFETCH,
+			  IBV_ADVISE_MR_FLAG_FLUSH, &probe, 1) == EOPNOTSUPP)
+		SKIP(longjmp(_metadata->env, 1),
+		     "the provider has no advise_mr (stock librxe?)");
+}
+
+FIXTURE_TEARDOWN(prefetch)
+{
+	if (self->mr)
+		ibv_dereg_mr(self->mr);
+	if (self->lmr)
+		ibv_dereg_mr(self->lmr);
+	rdma_loop_close(&self->lp);
+}
+
+static int advise(struct _test_data_prefetch *self, struct ibv_mr *mr,
+		  enum ibv_advise_mr_advice advice, uint32_t flags,
+		  void *addr, size_t len)
+{
+	struct ibv_sge sge = { (uintptr_t)addr, len, mr->lkey };
+
+	return ibv_advise_mr(self->lp.pd, advice, flags, &sge, 1);
+}
+
+static long long faults(struct _test_data_prefetch *self)
+{
+	return rdma_loop_counter(&self->lp, "odp_faults");
+}
+
+/* After PREFETCH_WRITE + FLUSH, RDMA WRITEs over the range take no fault. */
+TEST_F(prefetch, sync_write_prefetch_removes_faults)
+{
+	long long before, prefetches = rdma_loop_counter(&self->lp, "odp_prefetches");
+
+	ASSERT_EQ(0, advise(self, self->mr, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+			    IBV_ADVISE_MR_FLAG_FLUSH, self->buf, LEN));
+	ASSERT_LT(prefetches, rdma_loop_counter(&self->lp, "odp_prefetches"));
+	before = faults(self);
+	memset(self->local, 0x5a, LEN);
+	ASSERT_EQ(0, rdma_loop_stream(&self->lp, IBV_WR_RDMA_WRITE, self->lmr,
+				      self->local, self->mr, self->buf, 65536,
+				      LEN, LEN / 65536, 8));
+	ASSERT_EQ(before, faults(self));
+	ASSERT_EQ(0, memcmp(self->buf, self->local, LEN));
+}
+
+/* NO_FAULT maps exactly the present pages: READ faults on the others only. */
+TEST_F(prefetch, no_fault_maps_only_present_pages)
+{
+	unsigned long pages = LEN / PAGE, touched = 0, i;
+	long long before;
+
+	for (i = 0; i < pages; i += 3, touched++)
+		self->buf[i * PAGE] = 1;
+	ASSERT_EQ(0, advise(self, self->mr, IBV_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT,
+			    IBV_ADVISE_MR_FLAG_FLUSH, self->buf, LEN));
+	before = faults(self);
+	for (i = 0; i < pages; i++)
+		ASSERT_EQ(IBV_WC_SUCCESS,
+			  rdma_loop_read(&self->lp, self->lmr, self->local + i * PAGE,
+					 self->mr, self->buf + i * PAGE, PAGE));
+	ASSERT_EQ((long long)(pages - touched), faults(self) - before);
+}
+
+/* Without FLUSH the prefetch runs in the background, then RDMA is fault-free. */
+TEST_F(prefetch, async_prefetch)
+{
+	long long prefetches = rdma_loop_counter(&self->lp, "odp_prefetches");
+	long long before;
+	int i;
+
+	ASSERT_EQ(0, advise(self, self->mr, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE, 0,
+			    self->buf, LEN));
+	for (i = 0; i < 500 && rdma_loop_counter(&self->lp, "odp_prefetches") == prefetches; i++)
+		;
+	ASSERT_LT(prefetches, rdma_loop_counter(&self->lp, "odp_prefetches"));
+	before = faults(self);
+	ASSERT_EQ(0, rdma_loop_stream(&self->lp, IBV_WR_RDMA_WRITE, self->lmr,
+				      self->local, self->mr, self->buf, 65536,
+				      LEN, LEN / 65536, 8));
+	ASSERT_EQ(before, faults(self));
+}
+
+/* Implicit ODP MRs prefetch memory mapped after their registration. */
+TEST_F(prefetch, implicit_mr)
+{
+	struct ibv_mr *imr = ibv_reg_mr(self->lp.pd, NULL, SIZE_MAX,
+					IBV_ACCESS_LOCAL_WRITE |
+					IBV_ACCESS_REMOTE_WRITE |
+					IBV_ACCESS_ON_DEMAND);
+	char *later = mmap(NULL, LEN, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	long long before;
+
+	ASSERT_NE(NULL, imr);
+	ASSERT_NE(MAP_FAILED, later);
+	madvise(later, LEN, MADV_NOHUGEPAGE);
+	ASSERT_EQ(0, advise(self, imr, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+			    IBV_ADVISE_MR_FLAG_FLUSH, later, LEN));
+	before = faults(self);
+	ASSERT_EQ(0, rdma_loop_stream(&self->lp, IBV_WR_RDMA_WRITE, self->lmr,
+				      self->local, imr, later, 65536, LEN,
+				      LEN / 65536, 8));
+	ASSERT_EQ(before, faults(self));
+	ASSERT_EQ(0, ibv_dereg_mr(imr));
+	munmap(later, LEN);
+}
+
+/* The documented errors, each for its own reason. */
+TEST_F(prefetch, errors)
+{
+	struct ibv_mr *ro = rdma_loop_reg(&self->lp, self->local, LEN, 0);
+	struct ibv_mr *odp_ro;
+	struct ibv_sge bad = { (uintptr_t)self->buf, PAGE, self->mr->lkey ^ 0xff00 };
+
+	ASSERT_NE(NULL, ro);
+	/* an lkey that is no MR of the PD */
+	ASSERT_EQ(ENOENT, ibv_advise_mr(self->lp.pd, IBV_ADVISE_MR_ADVICE_PREFETCH,
+					IBV_ADVISE_MR_FLAG_FLUSH, &bad, 1));
+	/* a pinned MR */
+	ASSERT_EQ(EINVAL, advise(self, ro, IBV_ADVISE_MR_ADVICE_PREFETCH,
+				 IBV_ADVISE_MR_FLAG_FLUSH, self->local, PAGE));
+	/* outside the MR */
+	ASSERT_EQ(EFAULT, advise(self, self->mr, IBV_ADVISE_MR_ADVICE_PREFETCH,
+				 IBV_ADVISE_MR_FLAG_FLUSH, self->buf + LEN - PAGE,
+				 2 * PAGE));
+	/* PREFETCH_WRITE on an MR without local write access */
+	odp_ro = ibv_reg_mr(self->lp.pd, self->buf, LEN,
+			    IBV_ACCESS_REMOTE_READ | IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, odp_ro);
+	ASSERT_EQ(EPERM, advise(self, odp_ro, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+				IBV_ADVISE_MR_FLAG_FLUSH, self->buf, PAGE));
+	ASSERT_EQ(0, advise(self, odp_ro, IBV_ADVISE_MR_ADVICE_PREFETCH,
+			    IBV_ADVISE_MR_FLAG_FLUSH, self->buf, PAGE));
+	/* nothing mapped behind the range: the fault fails */
+	ASSERT_EQ(0, munmap(self->buf, LEN));
+	ASSERT_EQ(EFAULT, advise(self, self->mr, IBV_ADVISE_MR_ADVICE_PREFETCH,
+				 IBV_ADVISE_MR_FLAG_FLUSH, self->buf, PAGE));
+	ibv_dereg_mr(odp_ro);
+	ibv_dereg_mr(ro);
+}
+
+struct unmapper {
+	char *buf;
+	atomic_bool stop;
+};
+
+static void *unmap_loop(void *arg)
+{
+	struct unmapper *u = arg;
+
+	while (!atomic_load(&u->stop)) {
+		munmap(u->buf, LEN);
+		mmap(u->buf, LEN, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	}
+	return NULL;
+}
+
+/* Prefetch racing with munmap/mmap: 0 or EFAULT, never a hang or oops. */
+TEST_F_TIMEOUT(prefetch, racing_munmap, 120)
+{
+	struct unmapper u = { .buf = self->buf };
+	pthread_t thread;
+	int i, ret, others = 0;
+
+	ASSERT_EQ(0, pthread_create(&thread, NULL, unmap_loop, &u));
+	for (i = 0; i < 300; i++) {
+		ret = advise(self, self->mr, i & 1 ? IBV_ADVISE_MR_ADVICE_PREFETCH :
+			     IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+			     i % 3 ? IBV_ADVISE_MR_FLAG_FLUSH : 0, self->buf, LEN);
+		others += ret && ret != EFAULT;
+	}
+	atomic_store(&u.stop, true);
+	pthread_join(thread, NULL);
+	ASSERT_EQ(0, others);
+	ASSERT_EQ(0, advise(self, self->mr, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+			    IBV_ADVISE_MR_FLAG_FLUSH, self->buf, LEN));
+}
+
+TEST_HARNESS_MAIN
