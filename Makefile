@@ -3,11 +3,13 @@
 # rxe-odp: Soft-RoCE with On-Demand Paging, built as a drop-in rdma_rxe.ko.
 #
 #   make                 build rdma_rxe.ko for KDIR (default: this host's 6.1 headers)
+#                        and the rdma-core provider (userspace-provider/)
 #   make KDIR=debug      build it against the project's debug kernel (ci/kernel/build)
 #   make test-modules   build the test-only modules of tests/kmod for KDIR
 #   make test-tools     build the userspace test tools of tests/odp
-#   make install         install into /lib/modules/<release>/updates, depmod
-#   make uninstall       remove what install put there
+#   make install         module into /lib/modules/<release>/updates (+depmod), and
+#                        the provider, preferred over the distribution's librxe
+#   make uninstall       remove what install put there, restore the stock provider
 #   make run             the main job: build, boot a VM, load ours, ODP traffic on rxe0
 #   make check           build everything and run the whole test suite in VMs
 #   make bench           ODP vs pinned benchmarks in a VM (figures, not pass/fail)
@@ -40,9 +42,14 @@ RXE_TREE = $(patsubst $(TOP)/%,%,$(RXE_TREE_ABS))
 RXE_ODP_VERSION := $(shell git -C $(TOP) describe --always --dirty 2>/dev/null || echo unknown)
 MODDIR = /lib/modules/$(KRELEASE)/updates/rxe-odp
 
-.PHONY: all kdir-check modules tree test-modules test-tools install uninstall clean kernel check run bench
+.PHONY: all kdir-check modules tree provider test-modules test-tools install uninstall clean \
+	kernel check run bench
 
-all: modules
+all: modules provider
+
+# The rdma-core provider (userspace-provider/), into build/provider/
+provider:
+	$(MAKE) -C $(TOP)/userspace-provider
 
 kdir-check:
 	@test -n "$(KDIR)" || { echo "no kernel headers: apt-get install linux-headers-amd64, or set KDIR" >&2; exit 1; }
@@ -78,14 +85,16 @@ $(TEST_BIN)/%: $(TOP)/tests/odp/%.c $(TOP)/tests/odp/rdma_loop.c $(TOP)/tests/od
 	@mkdir -p $(TEST_BIN)
 	$(CC) $(TEST_CFLAGS) -I$(KSFT_DIR) -o $@ $(filter %.c,$^) -libverbs -lnuma -lpthread
 
-install: modules
+install: modules provider
 	install -D -m 0644 $(OUT)/rdma_rxe.ko $(MODDIR)/rdma_rxe.ko
 	depmod -a $(KRELEASE)
+	$(MAKE) -C $(TOP)/userspace-provider install
 
 uninstall:
 	rm -f $(MODDIR)/rdma_rxe.ko
 	-rmdir $(MODDIR) 2>/dev/null
 	depmod -a $(KRELEASE)
+	$(MAKE) -C $(TOP)/userspace-provider uninstall
 
 kernel:
 	$(TOP)/ci/kernel/build

@@ -31,39 +31,47 @@ def test_guest(guest_result, request):
     guest_result.replay(request)
 
 
-def test_rdma_core_no_regression_vs_stock(check_kernel):
-    """rdma-core's suite on our rdma_rxe vs the kernel's own rdma_rxe, same
-    boot: every test that passes with the stock module passes with ours."""
-    stock = rdma_core_results(check_kernel, 'stock')
-    ours = rdma_core_results(check_kernel, 'ours')
+@pytest.mark.parametrize('base,new', [('stock', 'ours'), ('librxe', 'ours')],
+                         ids=['stock-vs-ours', 'librxe-vs-our-provider'])
+def test_rdma_core_no_regression(check_kernel, base, new):
+    """rdma-core's suite, same boot: every test that passes on the base
+    passes on the new setup. stock = the kernel's rdma_rxe + distro librxe;
+    librxe = our rdma_rxe + distro librxe; ours = our rdma_rxe + our
+    provider (so the second pair compares the providers alone)."""
+    stock = rdma_core_results(check_kernel, base)
+    ours = rdma_core_results(check_kernel, new)
     rows, regressions = [], []
     for tid in sorted(set(stock) | set(ours)):
         s = stock.get(tid, {}).get('status', 'missing')
         o = ours.get(tid, {}).get('status', 'missing')
         if s != o:
-            rows.append('  %-70s stock %-8s ours %s' % (tid, s, o))
+            rows.append('  %-70s %s %-8s %s %s' % (tid, base, s, new, o))
         if s == 'passed' and o != 'passed':
             regressions.append(tid)
-    print('\nrdma-core suite on %s: %d tests' % (check_kernel, len(ours)))
-    for name, res in (('stock', stock), ('ours', ours)):
+    print('\nrdma-core suite on the %s kernel: %d tests' % (check_kernel, len(ours)))
+    for name, res in ((base, stock), (new, ours)):
         counts = {}
         for rec in res.values():
             counts[rec['status']] = counts.get(rec['status'], 0) + 1
-        print('  %-5s %s' % (name, ', '.join('%d %s' % (counts[k], k)
+        print('  %-6s %s' % (name, ', '.join('%d %s' % (counts[k], k)
                                               for k in STATUS_ORDER if k in counts)))
     print('  tests whose outcome differs: %d' % len(rows))
     print('\n'.join(rows))
-    assert len(ours) == len(stock), 'ours ran %d tests, stock %d' % (len(ours), len(stock))
-    assert not regressions, 'pass with stock rdma_rxe, not with ours: %s' % regressions
+    assert len(ours) == len(stock), '%s ran %d tests, %s %d' % (new, len(ours), base, len(stock))
+    assert not regressions, 'pass with %s, not with %s: %s' % (base, new, regressions)
 
 
-# rdma-core 44 test_odp.py cases that must run and pass on our rdma_rxe (a
-# skip is a failure here: a missing capability would otherwise hide it).
-# The prefetch cases need ibv_advise_mr in the provider; XRC is not in 6.1.
+# rdma-core 44 test_odp.py cases that must run and pass on our rdma_rxe +
+# provider (a skip is a failure here: a missing capability would otherwise
+# hide it): 16 of 17, XRC is not in 6.1 rxe.
 ODP_MUST_PASS = ['test_odp.OdpTestCase.test_odp_%s' % name for name in (
     'rc_traffic', 'rc_atomic_cmp_and_swp', 'rc_atomic_fetch_and_add',
     'rc_rdma_read', 'rc_rdma_write', 'implicit_rc_traffic', 'ud_traffic',
-    'rc_srq_traffic', 'rc_huge_traffic', 'rc_huge_user_addr_traffic')]
+    'rc_srq_traffic', 'rc_huge_traffic', 'rc_huge_user_addr_traffic',
+    'sync_prefetch_rc_traffic', 'async_prefetch_rc_traffic',
+    'implicit_sync_prefetch_rc_traffic', 'implicit_async_prefetch_rc_traffic',
+    'prefetch_sync_no_page_fault_rc_traffic',
+    'prefetch_async_no_page_fault_rc_traffic')]
 
 
 @pytest.mark.parametrize('test_id', ODP_MUST_PASS)
