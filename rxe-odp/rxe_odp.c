@@ -236,10 +236,20 @@ out:
 	return child;
 }
 
-/* The umem that maps @va: the MR's own, or an implicit MR's child. */
-static struct ib_umem_odp *rxe_odp_umem(struct rxe_odp *odp, u64 va)
+/*
+ * The umem that maps @va (the MR's own, or an implicit MR's child) and in
+ * *@bytes how much of [va, end) it covers: accesses walk a range chunk by
+ * chunk with this.
+ */
+static struct ib_umem_odp *rxe_odp_chunk(struct rxe_odp *odp, u64 va, u64 end,
+					 u64 *bytes)
 {
-	return odp->implicit ? rxe_odp_child(odp, va) : odp->umem;
+	struct ib_umem_odp *umem;
+
+	umem = odp->implicit ? rxe_odp_child(odp, va) : odp->umem;
+	if (!IS_ERR(umem))
+		*bytes = min_t(u64, end, ib_umem_end(umem)) - va;
+	return umem;
 }
 
 static bool rxe_odp_range_mapped(struct ib_umem_odp *umem, u64 va, u64 len,
@@ -346,13 +356,12 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr, int length,
 	va = rxe_odp_va(mr, iova);
 	end = va + length;
 	while (va < end) {
-		struct ib_umem_odp *umem = rxe_odp_umem(odp, va);
+		struct ib_umem_odp *umem;
 		u64 bytes;
 
+		umem = rxe_odp_chunk(odp, va, end, &bytes);
 		if (IS_ERR(umem))
 			return PTR_ERR(umem);
-		bytes = min_t(u64, end, ib_umem_end(umem)) - va;
-
 		err = rxe_odp_access_lock(odp, umem, va, bytes, write);
 		if (err)
 			return err;
@@ -378,7 +387,7 @@ u64 *rxe_odp_atomic_vaddr_lock(struct rxe_mr *mr, u64 iova,
 	struct rxe_odp *odp = mr->odp;
 	struct ib_umem_odp *umem;
 	unsigned long idx;
-	u64 va;
+	u64 va, bytes;
 	int err;
 
 	if (mr_check_range(mr, iova, sizeof(u64)))
@@ -387,7 +396,7 @@ u64 *rxe_odp_atomic_vaddr_lock(struct rxe_mr *mr, u64 iova,
 	if (va & (sizeof(u64) - 1))
 		return NULL;
 
-	umem = rxe_odp_umem(odp, va);
+	umem = rxe_odp_chunk(odp, va, va + sizeof(u64), &bytes);
 	if (IS_ERR(umem))
 		return ERR_CAST(umem);
 	err = rxe_odp_access_lock(odp, umem, va, sizeof(u64), true);
@@ -432,13 +441,12 @@ static int rxe_odp_prefetch_range(struct rxe_mr *mr, u64 iova, u32 length,
 	int ret;
 
 	while (va < end) {
-		struct ib_umem_odp *umem = rxe_odp_umem(odp, va);
+		struct ib_umem_odp *umem;
 		u64 bytes;
 
+		umem = rxe_odp_chunk(odp, va, end, &bytes);
 		if (IS_ERR(umem))
 			return PTR_ERR(umem);
-		bytes = min_t(u64, end, ib_umem_end(umem)) - va;
-
 		if (advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT)
 			ret = ib_umem_odp_map_dma_and_lock(umem, va, bytes,
 							   ODP_READ_ALLOWED_BIT,
