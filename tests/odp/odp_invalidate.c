@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * usage: odp_invalidate   (ODP_ONLY=<substring> runs only the matching tests)
+ * usage: odp_invalidate   (ODP_ONLY=<substring> runs only the matching tests,
+ *                          ODP_DEBUG=1 reports pages move_pages() left behind)
  *
  * RDMA on On-Demand Paging MRs while the kernel takes the pages away:
  * munmap + mmap, MADV_DONTNEED, mremap, mprotect, fork + COW, NUMA
