@@ -59,10 +59,8 @@ static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 		    BIT(umem->page_shift));
 	npages = umem->npages;
 	ib_umem_odp_unmap_dma_pages(umem, start, end);
-	if (odp && umem->npages != npages) {
-		atomic64_inc(&odp->invalidations);
+	if (odp && umem->npages != npages)
 		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_INVALIDATIONS);
-	}
 
 	mutex_unlock(&umem->umem_mutex);
 	return true;
@@ -131,7 +129,6 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 		return PTR_ERR(umem);
 	}
 
-	odp->mr = mr;
 	odp->rxe = rxe;
 	odp->umem = umem;
 	xa_init(&odp->children);
@@ -299,7 +296,6 @@ static int rxe_odp_access_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 
 	if (ret <= 0)
 		return ret;
-	atomic64_inc(&odp->faults);
 	rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULTS);
 	return 0;
 }

@@ -19,11 +19,9 @@
 #define RXE_ODP_MAX_CHILDREN	4096
 
 struct rxe_dev;
-struct rxe_mr;
 
 /* The ODP state of one MR; mr->odp is NULL for a pinned MR. */
 struct rxe_odp {
-	struct rxe_mr		*mr;
 	struct rxe_dev		*rxe;
 	/* explicit MR: its umem; implicit MR: the root (never mapped) */
 	struct ib_umem_odp	*umem;
@@ -33,8 +31,6 @@ struct rxe_odp {
 	/* serializes the creation of children, protects nr_children */
 	struct mutex		children_lock;
 	unsigned int		nr_children;
-	atomic64_t		faults;
-	atomic64_t		invalidations;
 };
 
 #endif /* RXE_ODP_H */
