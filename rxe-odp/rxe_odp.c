@@ -25,6 +25,8 @@
  */
 
 #include <linux/hmm.h>
+#include <linux/io.h>
+#include <linux/memremap.h>
 #include <linux/sched/mm.h>
 
 #include "rxe.h"
@@ -265,12 +267,127 @@ static bool rxe_odp_range_mapped(struct ib_umem_odp *umem, u64 va, u64 len,
 }
 
 /*
+ * Record in dma_list the pages hmm_range_fault() found for @range. rxe
+ * copies with the CPU, so a page's entry is its kernel address with the
+ * permission bits its PTE allows. Device-private pages never show up here:
+ * the range has no dev_private_owner, so hmm_range_fault() migrates them
+ * back to RAM when faulting and reports them absent otherwise.
+ */
+static int rxe_odp_set_pages(struct ib_umem_odp *umem,
+			     const struct hmm_range *range)
+{
+	unsigned int shift = umem->page_shift;
+	unsigned long npfns = (range->end - range->start) >> PAGE_SHIFT;
+	unsigned long idx = (range->start - ib_umem_start(umem)) >> shift;
+	unsigned long i;
+
+	lockdep_assert_held(&umem->umem_mutex);
+
+	for (i = 0; i < npfns; i += BIT(shift - PAGE_SHIFT), idx++) {
+		unsigned long pfn = range->hmm_pfns[i];
+		struct page *page;
+		u64 perm;
+
+		if (!(pfn & HMM_PFN_VALID))
+			continue;
+		/* a 4 KiB page in the middle of a hugetlb umem's 2 MiB one */
+		if (hmm_pfn_to_map_order(pfn) + PAGE_SHIFT < shift)
+			return -EINVAL;
+		page = hmm_pfn_to_page(pfn);
+		if (WARN_ON_ONCE(is_device_private_page(page)))
+			return -EFAULT;
+
+		perm = ODP_READ_ALLOWED_BIT;
+		if (pfn & HMM_PFN_WRITE)
+			perm |= ODP_WRITE_ALLOWED_BIT;
+		/* still mapped: only the permission can have changed */
+		if (umem->dma_list[idx]) {
+			umem->dma_list[idx] = (umem->dma_list[idx] &
+					       ODP_DMA_ADDR_MASK) | perm;
+			continue;
+		}
+		umem->dma_list[idx] = (uintptr_t)page_address(page) | perm;
+		umem->npages++;
+	}
+	return 0;
+}
+
+/*
+ * Look [va, va + len) of @umem up with hmm_range_fault(), faulting missing
+ * pages in if @fault (for writing if @perm has ODP_WRITE_ALLOWED_BIT), and
+ * record the pages in dma_list. Returns 0 with umem_mutex held, or an
+ * error with nothing held.
+ *
+ * An invalidation of the range between the lookup and umem_mutex makes the
+ * lookup start again. ib_umem_odp_map_dma_and_lock() retries that without
+ * bound, so a stream of invalidations can stall a QP for ever; here it
+ * fails with -EAGAIN after RXE_ODP_FAULT_TIMEOUT_MS, which the data path
+ * reports as an access error. Every retry counts in odp_fault_retries.
+ */
+static int rxe_odp_fault_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
+			      u64 va, u64 len, u64 perm, bool fault)
+{
+	unsigned long deadline = jiffies +
+				 msecs_to_jiffies(RXE_ODP_FAULT_TIMEOUT_MS);
+	struct mm_struct *mm = umem->umem.owning_mm;
+	u64 page_size = BIT_ULL(umem->page_shift);
+	struct hmm_range range = {
+		.notifier = &umem->notifier,
+		.start = ALIGN_DOWN(va, page_size),
+		.end = ALIGN(va + len, page_size),
+	};
+	int ret;
+
+	range.hmm_pfns = &umem->pfn_list[(range.start - ib_umem_start(umem)) >>
+					 PAGE_SHIFT];
+	if (fault)
+		range.default_flags = HMM_PFN_REQ_FAULT |
+			(perm & ODP_WRITE_ALLOWED_BIT ? HMM_PFN_REQ_WRITE : 0);
+	if (!mmget_not_zero(mm))
+		return -EFAULT;
+
+	for (;;) {
+		range.notifier_seq = mmu_interval_read_begin(range.notifier);
+		mmap_read_lock(mm);
+		ret = hmm_range_fault(&range);
+		mmap_read_unlock(mm);
+		if (!ret) {
+			mutex_lock(&umem->umem_mutex);
+			if (!mmu_interval_read_retry(range.notifier,
+						     range.notifier_seq))
+				break;
+			mutex_unlock(&umem->umem_mutex);
+		} else if (ret != -EBUSY) {
+			goto out;
+		}
+		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULT_RETRIES);
+		if (time_after(jiffies, deadline)) {
+			ret = -EAGAIN;
+			goto out;
+		}
+		cond_resched();
+	}
+
+	ret = rxe_odp_set_pages(umem, &range);
+	if (ret)
+		mutex_unlock(&umem->umem_mutex);
+out:
+	/*
+	 * Not mmput(): dropping the last reference here would tear the mm
+	 * down, and its notifier would then wait for the umem_mutex we hold.
+	 */
+	mmput_async(mm);
+	return ret;
+}
+
+/*
  * Make [va, va + len) of @umem present with read (and, if @write, write)
  * permission and return with umem_mutex held: 1 if pages had to be
  * faulted in, 0 if they all were present. The mapping stays valid until
  * the caller unlocks. On error nothing is held.
  */
-static int rxe_odp_map_range_lock(struct ib_umem_odp *umem, u64 va, u64 len,
+static int rxe_odp_map_range_lock(struct rxe_odp *odp,
+				  struct ib_umem_odp *umem, u64 va, u64 len,
 				  bool write)
 {
 	u64 perm = ODP_READ_ALLOWED_BIT | (write ? ODP_WRITE_ALLOWED_BIT : 0);
@@ -284,7 +401,7 @@ static int rxe_odp_map_range_lock(struct ib_umem_odp *umem, u64 va, u64 len,
 		return 0;
 	mutex_unlock(&umem->umem_mutex);
 
-	ret = ib_umem_odp_map_dma_and_lock(umem, va, len, perm, true);
+	ret = rxe_odp_fault_lock(odp, umem, va, len, perm, true);
 	return ret < 0 ? ret : 1;
 }
 
@@ -292,12 +409,41 @@ static int rxe_odp_map_range_lock(struct ib_umem_odp *umem, u64 va, u64 len,
 static int rxe_odp_access_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 			       u64 va, u64 len, bool write)
 {
-	int ret = rxe_odp_map_range_lock(umem, va, len, write);
+	int ret = rxe_odp_map_range_lock(odp, umem, va, len, write);
 
 	if (ret <= 0)
 		return ret;
 	rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULTS);
 	return 0;
+}
+
+/*
+ * PCI P2PDMA pages are device memory (a BAR of another PCI device). The
+ * kernel maps them like RAM, but the CPU must reach them with the I/O
+ * accessors: no memcpy() tricks (non-temporal stores, unaligned or
+ * repeated accesses) that are only valid on system memory.
+ */
+static bool rxe_odp_is_iomem(const void *kva)
+{
+	return is_pci_p2pdma_page(virt_to_page(kva));
+}
+
+static void rxe_odp_copy_page(u8 *kva, void *addr, u64 bytes,
+			      enum rxe_mr_copy_dir dir)
+{
+	void __iomem *io = (void __force __iomem *)kva;
+
+	if (dir == RXE_TO_MR_OBJ) {
+		if (rxe_odp_is_iomem(kva))
+			memcpy_toio(io, addr, bytes);
+		else
+			memcpy(kva, addr, bytes);
+	} else {
+		if (rxe_odp_is_iomem(kva))
+			memcpy_fromio(addr, io, bytes);
+		else
+			memcpy(addr, kva, bytes);
+	}
 }
 
 static void rxe_odp_copy_locked(struct ib_umem_odp *umem, u64 va, void *addr,
@@ -314,10 +460,7 @@ static void rxe_odp_copy_locked(struct ib_umem_odp *umem, u64 va, void *addr,
 		u8 *kva = (u8 *)(uintptr_t)(umem->dma_list[idx] &
 					     ODP_DMA_ADDR_MASK) + offset;
 
-		if (dir == RXE_TO_MR_OBJ)
-			memcpy(kva, addr, bytes);
-		else
-			memcpy(addr, kva, bytes);
+		rxe_odp_copy_page(kva, addr, bytes, dir);
 		va += bytes;
 		addr += bytes;
 		len -= bytes;
@@ -383,7 +526,7 @@ u64 *rxe_odp_atomic_vaddr_lock(struct rxe_mr *mr, u64 iova,
 	struct rxe_odp *odp = mr->odp;
 	struct ib_umem_odp *umem;
 	unsigned long idx;
-	u64 va, bytes;
+	u64 va, bytes, *kva;
 	int err;
 
 	if (mr_check_range(mr, iova, sizeof(u64)))
@@ -399,10 +542,19 @@ u64 *rxe_odp_atomic_vaddr_lock(struct rxe_mr *mr, u64 iova,
 	if (err)
 		return ERR_PTR(err);
 
-	*locked = umem;
 	idx = (va - ib_umem_start(umem)) >> umem->page_shift;
-	return (u64 *)((uintptr_t)(umem->dma_list[idx] & ODP_DMA_ADDR_MASK) +
-		       (va & (BIT_ULL(umem->page_shift) - 1)));
+	kva = (u64 *)((uintptr_t)(umem->dma_list[idx] & ODP_DMA_ADDR_MASK) +
+		      (va & (BIT_ULL(umem->page_shift) - 1)));
+	/*
+	 * rxe's atomics are plain loads and stores under a spinlock, which
+	 * device memory does not support: refuse them on P2PDMA pages.
+	 */
+	if (rxe_odp_is_iomem(kva)) {
+		mutex_unlock(&umem->umem_mutex);
+		return ERR_PTR(-EOPNOTSUPP);
+	}
+	*locked = umem;
+	return kva;
 }
 
 void rxe_odp_unlock(struct ib_umem_odp *umem)
@@ -444,11 +596,11 @@ static int rxe_odp_prefetch_range(struct rxe_mr *mr, u64 iova, u32 length,
 		if (IS_ERR(umem))
 			return PTR_ERR(umem);
 		if (advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT)
-			ret = ib_umem_odp_map_dma_and_lock(umem, va, bytes,
-							   ODP_READ_ALLOWED_BIT,
-							   false);
+			ret = rxe_odp_fault_lock(odp, umem, va, bytes,
+						 ODP_READ_ALLOWED_BIT, false);
 		else
-			ret = rxe_odp_map_range_lock(umem, va, bytes, write);
+			ret = rxe_odp_map_range_lock(odp, umem, va, bytes,
+						     write);
 		if (ret < 0)
 			return ret;
 		mutex_unlock(&umem->umem_mutex);

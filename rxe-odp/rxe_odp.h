@@ -17,6 +17,11 @@
 #define RXE_ODP_CHILD_SHIFT	26
 /* at most this many children (4096 x 64 MiB = 256 GiB of address space) */
 #define RXE_ODP_MAX_CHILDREN	4096
+/*
+ * How long a fault may keep losing races against invalidations of its
+ * range before the access fails (see rxe_odp_fault_lock()).
+ */
+#define RXE_ODP_FAULT_TIMEOUT_MS	1000
 
 struct rxe_dev;
 
