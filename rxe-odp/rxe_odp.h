@@ -19,9 +19,12 @@
 #define RXE_ODP_MAX_CHILDREN	4096
 /*
  * How long a fault may keep losing races against invalidations of its
- * range before the access fails (see rxe_odp_fault_lock()).
+ * range before the access fails (see rxe_odp_fault_lock()). Shorter than
+ * a requester's usual transport timeout x retry count (67 ms x 7 for
+ * timeout 14, retry_cnt 7), so that it gets the access error rather than
+ * a retry-exceeded error.
  */
-#define RXE_ODP_FAULT_TIMEOUT_MS	1000
+#define RXE_ODP_FAULT_TIMEOUT_MS	250
 
 struct rxe_dev;
 
