@@ -79,11 +79,11 @@ TEST_CFLAGS := -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
 KSFT_DIR = $(shell bash -c ". $(TOP)/ci/lib/common.sh && linux_source_tree")/tools/testing/selftests
 
 test-tools: $(TEST_BIN)/odp_invalidate $(TEST_BIN)/odp_verbs $(TEST_BIN)/odp_prefetch \
-	$(TEST_BIN)/odp_bench $(TEST_BIN)/odp_p2p
+	$(TEST_BIN)/odp_bench $(TEST_BIN)/odp_p2p $(TEST_BIN)/odp_dax $(TEST_BIN)/odp_hmm
 
 $(TEST_BIN)/%: $(TOP)/tests/odp/%.c $(TOP)/tests/odp/rdma_loop.c $(TOP)/tests/odp/rdma_loop.h
 	@mkdir -p $(TEST_BIN)
-	$(CC) $(TEST_CFLAGS) -I$(KSFT_DIR) -o $@ $(filter %.c,$^) -libverbs -lnuma -lpthread
+	$(CC) $(TEST_CFLAGS) -I$(KSFT_DIR) -o $@ $(filter %.c,$^) -libverbs -lnuma -lpthread -lm
 
 install: modules provider
 	install -D -m 0644 $(OUT)/rdma_rxe.ko $(MODDIR)/rdma_rxe.ko

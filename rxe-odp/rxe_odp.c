@@ -18,10 +18,11 @@
  * progress under continuous invalidation). rxe tasks run from a workqueue,
  * so faulting (which sleeps) happens in process context.
  *
- * Implicit ODP (start 0, length U64_MAX) covers the whole address space: the
- * root umem is never mapped itself; accesses go to child umems of
+ * Implicit ODP (start 0, length U64_MAX) covers the whole address space.
+ * It and every explicit MR but a hugetlb one have a root umem that is never
+ * mapped itself; accesses go to child umems of up to
  * 1 << RXE_ODP_CHILD_SHIFT bytes created on first touch and kept until the
- * MR is destroyed.
+ * MR is destroyed, so registration time does not depend on the MR's size.
  */
 
 #include <linux/hmm.h>
@@ -96,35 +97,45 @@ static bool rxe_odp_is_implicit(u64 start, u64 length)
 	return !start && length == U64_MAX;
 }
 
+/*
+ * Register an ODP MR. Only an explicit IB_ACCESS_HUGETLB MR gets a umem of
+ * its own (with 2 MiB pages) from ib_umem_odp_get(), which allocates page
+ * arrays for the whole range. Every other MR gets a root umem and children
+ * created on first access, so that registration costs the same for any
+ * size, and memory for page arrays follows the memory actually touched.
+ */
 int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 			 u64 iova, int access, struct rxe_mr *mr)
 {
+	bool implicit = rxe_odp_is_implicit(start, length);
 	struct ib_umem_odp *umem;
 	struct rxe_odp *odp;
+	u64 end;
 
 	if (!IS_ENABLED(CONFIG_INFINIBAND_ON_DEMAND_PAGING))
 		return -EOPNOTSUPP;
+	if (implicit && iova)
+		return -EINVAL;
+	if (implicit)
+		end = TASK_SIZE;
+	else if (!length || check_add_overflow(start, length, &end))
+		return -EOVERFLOW;
 
 	odp = kzalloc(sizeof(*odp), GFP_KERNEL);
 	if (!odp)
 		return -ENOMEM;
 
-	odp->implicit = rxe_odp_is_implicit(start, length);
-	if (odp->implicit) {
-		if (iova) {
-			kfree(odp);
-			return -EINVAL;
-		}
+	if (!implicit && (access & IB_ACCESS_HUGETLB)) {
+		umem = ib_umem_odp_get(&rxe->ib_dev, start, length, access,
+				       &rxe_odp_mni_ops);
+	} else {
 		umem = ib_umem_odp_alloc_implicit(&rxe->ib_dev, access);
 		/*
-		 * Unlike an explicit umem (its notifier does), the root holds
-		 * no reference on the mm its children will be created in.
+		 * Unlike a umem with a notifier, the root holds no reference
+		 * on the mm its children will be created in.
 		 */
 		if (!IS_ERR(umem))
 			mmgrab(umem->umem.owning_mm);
-	} else {
-		umem = ib_umem_odp_get(&rxe->ib_dev, start, length, access,
-				       &rxe_odp_mni_ops);
 	}
 	if (IS_ERR(umem)) {
 		kfree(odp);
@@ -133,6 +144,8 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 
 	odp->rxe = rxe;
 	odp->umem = umem;
+	odp->start = implicit ? 0 : start;
+	odp->end = end;
 	xa_init(&odp->children);
 	mutex_init(&odp->children_lock);
 	umem->private = odp;
@@ -156,13 +169,14 @@ void rxe_odp_mr_cleanup(struct rxe_mr *mr)
 	struct rxe_odp *odp = mr->odp;
 	struct ib_umem_odp *child;
 	struct mm_struct *mm = odp->umem->umem.owning_mm;
+	bool root = odp->umem->is_implicit_odp;
 	unsigned long index;
 
 	xa_for_each(&odp->children, index, child)
 		ib_umem_odp_release(child);
 	xa_destroy(&odp->children);
 	ib_umem_odp_release(odp->umem);
-	if (odp->implicit)
+	if (root)
 		mmdrop(mm);
 	mr->umem = NULL;
 	mr->odp = NULL;
@@ -186,16 +200,17 @@ static bool rxe_odp_range_has_vma(struct rxe_odp *odp, u64 start, u64 end)
 }
 
 /*
- * The child umem of an implicit MR that covers @va, created if needed.
- * Children live until the MR is destroyed, so they are only created for
- * user addresses that have a VMA, and at most RXE_ODP_MAX_CHILDREN of them
- * (each holds page arrays for 1 << RXE_ODP_CHILD_SHIFT bytes).
+ * The child umem that covers @va, created if needed: the part of the MR's
+ * range in the 1 << RXE_ODP_CHILD_SHIFT bytes around @va. Children live
+ * until the MR is destroyed, so they are only created for user addresses
+ * that have a VMA, and at most RXE_ODP_MAX_CHILDREN of them (each holds
+ * page arrays for up to 1 << RXE_ODP_CHILD_SHIFT bytes).
  */
 static struct ib_umem_odp *rxe_odp_child(struct rxe_odp *odp, u64 va)
 {
 	unsigned long index = va >> RXE_ODP_CHILD_SHIFT;
-	u64 start = (u64)index << RXE_ODP_CHILD_SHIFT;
-	u64 size = 1ULL << RXE_ODP_CHILD_SHIFT;
+	u64 start = max_t(u64, (u64)index << RXE_ODP_CHILD_SHIFT, odp->start);
+	u64 end = min_t(u64, (u64)(index + 1) << RXE_ODP_CHILD_SHIFT, odp->end);
 	struct ib_umem_odp *child;
 	int err;
 
@@ -213,12 +228,12 @@ static struct ib_umem_odp *rxe_odp_child(struct rxe_odp *odp, u64 va)
 		child = ERR_PTR(-ENOMEM);
 		goto out;
 	}
-	if (!rxe_odp_range_has_vma(odp, start, start + size)) {
+	if (!rxe_odp_range_has_vma(odp, start, end)) {
 		child = ERR_PTR(-EFAULT);
 		goto out;
 	}
 
-	child = ib_umem_odp_alloc_child(odp->umem, start, size,
+	child = ib_umem_odp_alloc_child(odp->umem, start, end - start,
 					&rxe_odp_mni_ops);
 	if (IS_ERR(child))
 		goto out;
@@ -245,7 +260,7 @@ static struct ib_umem_odp *rxe_odp_chunk(struct rxe_odp *odp, u64 va, u64 end,
 {
 	struct ib_umem_odp *umem;
 
-	umem = odp->implicit ? rxe_odp_child(odp, va) : odp->umem;
+	umem = odp->umem->is_implicit_odp ? rxe_odp_child(odp, va) : odp->umem;
 	if (!IS_ERR(umem))
 		*bytes = min_t(u64, end, ib_umem_end(umem)) - va;
 	return umem;
@@ -470,9 +485,7 @@ static void rxe_odp_copy_locked(struct ib_umem_odp *umem, u64 va, void *addr,
 /* The user virtual address of @iova in an ODP MR. */
 static u64 rxe_odp_va(struct rxe_mr *mr, u64 iova)
 {
-	if (mr->odp->implicit)
-		return iova;
-	return iova - mr->ibmr.iova + mr->umem->address;
+	return iova - mr->ibmr.iova + mr->odp->start;
 }
 
 /*

@@ -11,8 +11,9 @@
 #include <rdma/ib_umem_odp.h>
 
 /*
- * An implicit ODP MR covers the whole address space through child umems
- * of this size, created on first access (see rxe_odp_child()).
+ * Implicit ODP MRs, and explicit ones without IB_ACCESS_HUGETLB, are
+ * served by child umems of this size, created on first access (see
+ * rxe_odp_child()).
  */
 #define RXE_ODP_CHILD_SHIFT	26
 /* at most this many children (4096 x 64 MiB = 256 GiB of address space) */
@@ -31,10 +32,15 @@ struct rxe_dev;
 /* The ODP state of one MR; mr->odp is NULL for a pinned MR. */
 struct rxe_odp {
 	struct rxe_dev		*rxe;
-	/* explicit MR: its umem; implicit MR: the root (never mapped) */
+	/*
+	 * hugetlb MR: its umem; otherwise a root that is never mapped itself
+	 * (umem->is_implicit_odp) and anchors the children
+	 */
 	struct ib_umem_odp	*umem;
-	bool			implicit;
-	/* implicit only: child umems indexed by address >> CHILD_SHIFT */
+	/* the user addresses [start, end) the MR covers */
+	u64			start;
+	u64			end;
+	/* child umems indexed by address >> CHILD_SHIFT */
 	struct xarray		children;
 	/* serializes the creation of children, protects nr_children */
 	struct mutex		children_lock;

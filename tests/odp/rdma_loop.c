@@ -99,8 +99,15 @@ static int qp_to_rts(struct rdma_loop *lp, struct ibv_qp *qp, uint32_t dest)
 
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
+	/*
+	 * 1 s transport timeout: under QEMU TCG on a loaded host, a 64 KiB
+	 * READ reply that faults can take longer than the usual 67 ms
+	 * (timeout 14), and every spurious retransmission makes the
+	 * responder replay the READ again. 6 retries: rxe takes 7 as
+	 * "retry for ever", which would turn a stall into a silent hang.
+	 */
+	a.timeout = 18;
+	a.retry_cnt = 6;
 	a.rnr_retry = 7;
 	a.max_rd_atomic = 16;
 	return ibv_modify_qp(qp, &a, rts_mask);
