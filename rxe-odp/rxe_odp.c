@@ -33,6 +33,50 @@
 #include "rxe.h"
 #include "rxe_loc.h"
 
+static void rxe_odp_log_inval(struct rxe_odp *odp, u64 start, u64 end)
+{
+	unsigned int slot;
+
+	spin_lock(&odp->inval_lock);
+	slot = odp->nr_invals++ % RXE_ODP_INVAL_LOG;
+	odp->inval_log[slot].start = start;
+	odp->inval_log[slot].end = end;
+	spin_unlock(&odp->inval_lock);
+}
+
+static u64 rxe_odp_nr_invals(struct rxe_odp *odp)
+{
+	u64 n;
+
+	spin_lock(&odp->inval_lock);
+	n = odp->nr_invals;
+	spin_unlock(&odp->inval_lock);
+	return n;
+}
+
+/*
+ * Whether an invalidation logged since the @since-th one hit [start, end),
+ * or too many happened to tell.
+ */
+static bool rxe_odp_inval_hit(struct rxe_odp *odp, u64 since, u64 start,
+			      u64 end)
+{
+	bool hit = false;
+	u64 i;
+
+	spin_lock(&odp->inval_lock);
+	if (odp->nr_invals - since > RXE_ODP_INVAL_LOG)
+		hit = true;
+	for (i = since; i < odp->nr_invals && !hit; i++) {
+		unsigned int slot = i % RXE_ODP_INVAL_LOG;
+
+		hit = odp->inval_log[slot].start < end &&
+		      odp->inval_log[slot].end > start;
+	}
+	spin_unlock(&odp->inval_lock);
+	return hit;
+}
+
 static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 			       const struct mmu_notifier_range *range,
 			       unsigned long cur_seq)
@@ -60,6 +104,8 @@ static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 			   BIT(umem->page_shift));
 	end = ALIGN(min_t(u64, ib_umem_end(umem), range->end),
 		    BIT(umem->page_shift));
+	if (odp)
+		rxe_odp_log_inval(odp, start, end);
 	npages = umem->npages;
 	ib_umem_odp_unmap_dma_pages(umem, start, end);
 	if (odp && umem->npages != npages)
@@ -148,6 +194,7 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 	odp->end = end;
 	xa_init(&odp->children);
 	mutex_init(&odp->children_lock);
+	spin_lock_init(&odp->inval_lock);
 	umem->private = odp;
 
 	rxe_mr_init(access, mr);
@@ -333,11 +380,17 @@ static int rxe_odp_set_pages(struct ib_umem_odp *umem,
  * record the pages in dma_list. Returns 0 with umem_mutex held, or an
  * error with nothing held.
  *
- * An invalidation of the range between the lookup and umem_mutex makes the
- * lookup start again. ib_umem_odp_map_dma_and_lock() retries that without
- * bound, so a stream of invalidations can stall a QP for ever; here it
- * fails with -EAGAIN after RXE_ODP_FAULT_TIMEOUT_MS, which the data path
- * reports as an access error. Every retry counts in odp_fault_retries.
+ * umem_mutex is taken before mmap_lock is released (the order the
+ * invalidation callback also sees), so that invalidations that need
+ * mmap_lock for writing cannot come in between. Another invalidation
+ * between the lookup and umem_mutex makes the lookup start again, but only
+ * if it hit the range looked up: the notifier sequence
+ * changes for any invalidation of the umem, and under a steady stream of
+ * them elsewhere in a large MR (migrations, mprotect of other pages) a
+ * slow fault would never complete. ib_umem_odp_map_dma_and_lock()
+ * retries without bound; here a fault fails with -EAGAIN after
+ * RXE_ODP_FAULT_TIMEOUT_MS, which the data path reports as an access
+ * error. Every retry counts in odp_fault_retries.
  */
 static int rxe_odp_fault_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 			      u64 va, u64 len, u64 perm, bool fault)
@@ -362,19 +415,35 @@ static int rxe_odp_fault_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 		return -EFAULT;
 
 	for (;;) {
+		/*
+		 * Invalidations logged before this point have finished
+		 * changing the page tables once read_begin() returns.
+		 */
+		u64 since = rxe_odp_nr_invals(odp);
+		bool valid = false;
+
 		range.notifier_seq = mmu_interval_read_begin(range.notifier);
 		mmap_read_lock(mm);
 		ret = hmm_range_fault(&range);
-		mmap_read_unlock(mm);
 		if (!ret) {
+			/*
+			 * Still under mmap_lock, so that invalidations done
+			 * with it held for writing (munmap, mprotect, fork)
+			 * cannot overtake the fault.
+			 */
 			mutex_lock(&umem->umem_mutex);
-			if (!mmu_interval_read_retry(range.notifier,
-						     range.notifier_seq))
-				break;
-			mutex_unlock(&umem->umem_mutex);
-		} else if (ret != -EBUSY) {
-			goto out;
+			valid = !mmu_interval_read_retry(range.notifier,
+							 range.notifier_seq) ||
+				!rxe_odp_inval_hit(odp, since, range.start,
+						   range.end);
+			if (!valid)
+				mutex_unlock(&umem->umem_mutex);
 		}
+		mmap_read_unlock(mm);
+		if (valid)
+			break;
+		if (ret && ret != -EBUSY)
+			goto out;
 		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULT_RETRIES);
 		if (time_after(jiffies, deadline)) {
 			ret = -EAGAIN;

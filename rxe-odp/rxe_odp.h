@@ -7,6 +7,7 @@
 #define RXE_ODP_H
 
 #include <linux/mutex.h>
+#include <linux/spinlock.h>
 #include <linux/xarray.h>
 #include <rdma/ib_umem_odp.h>
 
@@ -26,6 +27,8 @@
  * a retry-exceeded error.
  */
 #define RXE_ODP_FAULT_TIMEOUT_MS	250
+/* invalidations remembered per MR for rxe_odp_fault_lock() */
+#define RXE_ODP_INVAL_LOG		16
 
 struct rxe_dev;
 
@@ -45,6 +48,18 @@ struct rxe_odp {
 	/* serializes the creation of children, protects nr_children */
 	struct mutex		children_lock;
 	unsigned int		nr_children;
+	/*
+	 * The ranges of the last RXE_ODP_INVAL_LOG invalidations of the
+	 * MR's umems, the nr_invals-th one at inval_log[nr_invals %
+	 * RXE_ODP_INVAL_LOG]: a fault that an invalidation overtook starts
+	 * again only if one of them hit its own range.
+	 */
+	spinlock_t		inval_lock;
+	u64			nr_invals;
+	struct {
+		u64		start;
+		u64		end;
+	} inval_log[RXE_ODP_INVAL_LOG];
 };
 
 #endif /* RXE_ODP_H */
