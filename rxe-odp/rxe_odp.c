@@ -388,15 +388,15 @@ static int rxe_odp_set_pages(struct ib_umem_odp *umem,
  * changes for any invalidation of the umem, and under a steady stream of
  * them elsewhere in a large MR (migrations, mprotect of other pages) a
  * slow fault would never complete. ib_umem_odp_map_dma_and_lock()
- * retries without bound; here a fault fails with -EAGAIN after
- * RXE_ODP_FAULT_TIMEOUT_MS, which the data path reports as an access
- * error. Every retry counts in odp_fault_retries.
+ * retries without bound; here a fault fails with -EAGAIN once its
+ * overtaken attempts took RXE_ODP_FAULT_TIMEOUT_MS in all, which the data
+ * path reports as an access error. Every retry counts in
+ * odp_fault_retries.
  */
 static int rxe_odp_fault_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 			      u64 va, u64 len, u64 perm, bool fault)
 {
-	unsigned long deadline = jiffies +
-				 msecs_to_jiffies(RXE_ODP_FAULT_TIMEOUT_MS);
+	unsigned long budget = msecs_to_jiffies(RXE_ODP_FAULT_TIMEOUT_MS);
 	struct mm_struct *mm = umem->umem.owning_mm;
 	u64 page_size = BIT_ULL(umem->page_shift);
 	struct hmm_range range = {
@@ -420,9 +420,12 @@ static int rxe_odp_fault_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 		 * changing the page tables once read_begin() returns.
 		 */
 		u64 since = rxe_odp_nr_invals(odp);
+		unsigned long start;
 		bool valid = false;
 
+		/* waiting for an invalidation to finish is not losing to it */
 		range.notifier_seq = mmu_interval_read_begin(range.notifier);
+		start = jiffies;
 		mmap_read_lock(mm);
 		ret = hmm_range_fault(&range);
 		if (!ret) {
@@ -445,10 +448,11 @@ static int rxe_odp_fault_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 		if (ret && ret != -EBUSY)
 			goto out;
 		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULT_RETRIES);
-		if (time_after(jiffies, deadline)) {
+		if (jiffies - start >= budget) {
 			ret = -EAGAIN;
 			goto out;
 		}
+		budget -= jiffies - start;
 		cond_resched();
 	}
 

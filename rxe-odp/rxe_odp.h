@@ -20,13 +20,11 @@
 /* at most this many children (4096 x 64 MiB = 256 GiB of address space) */
 #define RXE_ODP_MAX_CHILDREN	4096
 /*
- * How long a fault may keep losing races against invalidations of its
- * range before the access fails (see rxe_odp_fault_lock()). Shorter than
- * a requester's usual transport timeout x retry count (67 ms x 7 for
- * timeout 14, retry_cnt 7), so that it gets the access error rather than
- * a retry-exceeded error.
+ * How long a fault may spend in attempts that invalidations of its range
+ * overtook before the access fails (see rxe_odp_fault_lock()); the
+ * HMM_RANGE_DEFAULT_TIMEOUT that hmm users allow for -EBUSY.
  */
-#define RXE_ODP_FAULT_TIMEOUT_MS	250
+#define RXE_ODP_FAULT_TIMEOUT_MS	1000
 /* invalidations remembered per MR for rxe_odp_fault_lock() */
 #define RXE_ODP_INVAL_LOG		16
 

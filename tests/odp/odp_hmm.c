@@ -71,7 +71,7 @@ struct hmm_dmirror_cmd {
 /* pause between two storm rounds: see STORM_PAUSE_US in odp_invalidate.c */
 #define STORM_PAUSE_US	2000
 /* rxe's bound on a fault's retries (RXE_ODP_FAULT_TIMEOUT_MS in rxe_odp.h) */
-#define FAULT_GIVE_UP_MS	250
+#define FAULT_GIVE_UP_MS	1000
 
 #define SKIP_SETUP(fmt, ...) \
 	SKIP(longjmp(_metadata->env, 1), fmt, ##__VA_ARGS__)
