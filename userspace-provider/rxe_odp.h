@@ -49,6 +49,17 @@ struct rxe_odp_wq {
 	unsigned int max_inline;
 };
 
+/*
+ * The send doorbell: a legacy write() of a POST_SEND command with no work
+ * request, built once per QP. libibverbs' ibv_cmd_post_send() would go
+ * through the ioctl INVOKE_WRITE method on current kernels, which costs
+ * more in both user space and the kernel for the same effect.
+ */
+struct rxe_odp_doorbell {
+	struct ib_uverbs_cmd_hdr hdr;
+	struct ib_uverbs_post_send cmd;
+};
+
 struct rxe_odp_qp {
 	struct verbs_qp vqp;
 	struct rxe_odp_wq sq;
@@ -56,6 +67,10 @@ struct rxe_odp_qp {
 	uint32_t ssn;
 	uint32_t cur_index;
 	int err;
+	int cmd_fd;
+	struct rxe_odp_doorbell db;
+	/* the kernel writes bad_wr here, always 0 for no work request */
+	struct ib_uverbs_post_send_resp db_resp;
 };
 
 struct rxe_odp_srq {
@@ -228,6 +243,7 @@ int rxe_odp_query_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr);
 int rxe_odp_destroy_srq(struct ibv_srq *ibsrq);
 int rxe_odp_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
 			  struct ibv_recv_wr **bad_wr);
-int rxe_odp_post_one_recv(struct rxe_odp_wq *rq, struct ibv_recv_wr *wr);
+int rxe_odp_post_recv_list(struct rxe_odp_wq *rq, struct ibv_recv_wr *wr,
+			   struct ibv_recv_wr **bad_wr);
 
 #endif

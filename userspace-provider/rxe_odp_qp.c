@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rxe_odp.h"
 
@@ -28,11 +29,26 @@ static uint32_t next_mw_rkey(uint32_t rkey)
 	return (rkey & 0xffffff00) | ((rkey + 1) & 0xff);
 }
 
-static int doorbell(struct ibv_qp *ibqp)
+/* Needs the QP handle: call once the kernel has created the QP. */
+static void doorbell_init(struct rxe_odp_qp *qp, int cmd_fd)
 {
-	struct ibv_send_wr *bad;
+	struct rxe_odp_doorbell *db = &qp->db;
 
-	return ibv_cmd_post_send(ibqp, NULL, &bad);
+	qp->cmd_fd = cmd_fd;
+	db->hdr.command = IB_USER_VERBS_CMD_POST_SEND;
+	db->hdr.in_words = sizeof(*db) / 4;
+	db->hdr.out_words = sizeof(qp->db_resp) / 4;
+	db->cmd.response = (uintptr_t)&qp->db_resp;
+	db->cmd.qp_handle = qp->vqp.qp.handle;
+	db->cmd.wqe_size = sizeof(struct ib_uverbs_send_wr);
+}
+
+/* rdma_rxe runs the requester of a user QP from this system call. */
+static int doorbell(struct rxe_odp_qp *qp)
+{
+	if (write(qp->cmd_fd, &qp->db, sizeof(qp->db)) != sizeof(qp->db))
+		return errno;
+	return 0;
 }
 
 static bool sq_full(struct rxe_queue_buf *q, uint32_t prod)
@@ -265,6 +281,13 @@ static void wr_set_sge_list(struct ibv_qp_ex *ibqp, size_t num_sge,
 	set_dma_length(wqe, length);
 }
 
+static void set_inline_length(struct rxe_send_wqe *wqe, uint32_t length)
+{
+	wqe->dma.num_sge = 0;
+	wqe->wr.send_flags |= IBV_SEND_INLINE;
+	set_dma_length(wqe, length);
+}
+
 static void wr_set_inline_data_list(struct ibv_qp_ex *ibqp, size_t num_buf,
 				    const struct ibv_data_buf *buf)
 {
@@ -288,17 +311,23 @@ static void wr_set_inline_data_list(struct ibv_qp_ex *ibqp, size_t num_buf,
 		       buf[i].length);
 		length += buf[i].length;
 	}
-	wqe->dma.num_sge = 0;
-	wqe->wr.send_flags |= IBV_SEND_INLINE;
-	set_dma_length(wqe, length);
+	set_inline_length(wqe, length);
 }
 
 static void wr_set_inline_data(struct ibv_qp_ex *ibqp, void *addr,
 			       size_t length)
 {
-	struct ibv_data_buf buf = { .addr = addr, .length = length };
+	struct rxe_odp_qp *qp = qpex_to_rqp(ibqp);
+	struct rxe_send_wqe *wqe = wr_last(ibqp);
 
-	wr_set_inline_data_list(ibqp, 1, &buf);
+	if (!wqe)
+		return;
+	if (length > qp->sq.max_inline) {
+		qp->err = EINVAL;
+		return;
+	}
+	memcpy(wqe->dma.inline_data, addr, length);
+	set_inline_length(wqe, length);
 }
 
 static void wr_start(struct ibv_qp_ex *ibqp)
@@ -323,7 +352,7 @@ static int wr_complete(struct ibv_qp_ex *ibqp)
 	    atomic_load_explicit(ring_prod(q), memory_order_relaxed)) {
 		atomic_store_explicit(ring_prod(q), qp->cur_index,
 				      memory_order_release);
-		ret = doorbell(&qp->vqp.qp);
+		ret = doorbell(qp);
 	}
 	pthread_spin_unlock(&qp->sq.lock);
 	return ret;
@@ -417,9 +446,9 @@ static void wq_init(struct rxe_odp_wq *wq, unsigned int max_sge,
 	pthread_spin_init(&wq->lock, PTHREAD_PROCESS_PRIVATE);
 }
 
-static int map_qp_rings(struct rxe_odp_qp *qp, int cmd_fd,
-			const struct ibv_qp_cap *cap, bool has_srq,
-			const struct rxe_create_qp_resp *resp)
+static int qp_setup(struct rxe_odp_qp *qp, int cmd_fd,
+		    const struct ibv_qp_cap *cap, bool has_srq,
+		    const struct rxe_create_qp_resp *resp)
 {
 	int ret;
 
@@ -436,6 +465,7 @@ static int map_qp_rings(struct rxe_odp_qp *qp, int cmd_fd,
 
 	wq_init(&qp->rq, cap->max_recv_sge, 0);
 	wq_init(&qp->sq, cap->max_send_sge, cap->max_inline_data);
+	doorbell_init(qp, cmd_fd);
 	return 0;
 }
 
@@ -456,8 +486,8 @@ struct ibv_qp *rxe_odp_create_qp(struct ibv_pd *pd,
 	if (ret)
 		goto err_free;
 
-	ret = map_qp_rings(qp, pd->context->cmd_fd, &attr->cap, attr->srq,
-			   &resp.drv);
+	ret = qp_setup(qp, pd->context->cmd_fd, &attr->cap, attr->srq,
+		       &resp.drv);
 	if (ret) {
 		ibv_cmd_destroy_qp(&qp->vqp.qp);
 		goto err_free;
@@ -493,7 +523,7 @@ struct ibv_qp *rxe_odp_create_qp_ex(struct ibv_context *ctx,
 	if (ret)
 		goto err_free;
 
-	ret = map_qp_rings(qp, ctx->cmd_fd, &attr->cap, attr->srq, &resp.drv);
+	ret = qp_setup(qp, ctx->cmd_fd, &attr->cap, attr->srq, &resp.drv);
 	if (ret) {
 		ibv_cmd_destroy_qp(&qp->vqp.qp);
 		goto err_free;
@@ -689,7 +719,7 @@ int rxe_odp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 
 	if (prod == start)
 		return ret;
-	db = doorbell(ibqp);
+	db = doorbell(qp);
 	return ret ? ret : db;
 }
 
@@ -716,17 +746,16 @@ int rxe_odp_bind_mw(struct ibv_qp *ibqp, struct ibv_mw *mw,
 	return 0;
 }
 
-int rxe_odp_post_one_recv(struct rxe_odp_wq *rq, struct ibv_recv_wr *wr)
+static int post_one_recv(struct rxe_odp_wq *rq, uint32_t prod,
+			 const struct ibv_recv_wr *wr)
 {
 	struct rxe_queue_buf *q = rq->ring.buf;
 	struct rxe_recv_wqe *wqe;
-	uint32_t prod, length = 0;
+	uint32_t length = 0;
 	int i;
 
 	if (wr->num_sge < 0 || (unsigned int)wr->num_sge > rq->max_sge)
 		return EINVAL;
-
-	prod = atomic_load_explicit(ring_prod(q), memory_order_relaxed);
 	if (ring_next(q, prod) ==
 	    atomic_load_explicit(ring_cons(q), memory_order_acquire))
 		return ENOMEM;
@@ -741,32 +770,43 @@ int rxe_odp_post_one_recv(struct rxe_odp_wq *rq, struct ibv_recv_wr *wr)
 	wqe->dma.num_sge = wr->num_sge;
 	wqe->dma.length = length;
 	wqe->dma.resid = length;
-
-	atomic_store_explicit(ring_prod(q), ring_next(q, prod),
-			      memory_order_release);
 	return 0;
+}
+
+/* Receive WQEs of a QP or an SRQ: the new producer index is stored once. */
+int rxe_odp_post_recv_list(struct rxe_odp_wq *rq, struct ibv_recv_wr *wr,
+			   struct ibv_recv_wr **bad_wr)
+{
+	struct rxe_queue_buf *q;
+	uint32_t prod, start;
+	int ret = 0;
+
+	pthread_spin_lock(&rq->lock);
+	q = rq->ring.buf;
+	start = atomic_load_explicit(ring_prod(q), memory_order_relaxed);
+	for (prod = start; wr; wr = wr->next) {
+		ret = post_one_recv(rq, prod, wr);
+		if (ret) {
+			*bad_wr = wr;
+			break;
+		}
+		prod = ring_next(q, prod);
+	}
+	if (prod != start)
+		atomic_store_explicit(ring_prod(q), prod, memory_order_release);
+	pthread_spin_unlock(&rq->lock);
+	return ret;
 }
 
 int rxe_odp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 		      struct ibv_recv_wr **bad_wr)
 {
 	struct rxe_odp_qp *qp = to_rqp(ibqp);
-	int ret = 0;
 
 	*bad_wr = NULL;
 	if (!qp->rq.ring.buf || ibqp->state == IBV_QPS_RESET) {
 		*bad_wr = wr;
 		return EINVAL;
 	}
-
-	pthread_spin_lock(&qp->rq.lock);
-	for (; wr; wr = wr->next) {
-		ret = rxe_odp_post_one_recv(&qp->rq, wr);
-		if (ret) {
-			*bad_wr = wr;
-			break;
-		}
-	}
-	pthread_spin_unlock(&qp->rq.lock);
-	return ret;
+	return rxe_odp_post_recv_list(&qp->rq, wr, bad_wr);
 }

@@ -135,18 +135,6 @@ int rxe_odp_destroy_srq(struct ibv_srq *ibsrq)
 int rxe_odp_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
 			  struct ibv_recv_wr **bad_wr)
 {
-	struct rxe_odp_srq *srq = to_rsrq(ibsrq);
-	int ret = 0;
-
 	*bad_wr = NULL;
-	pthread_spin_lock(&srq->rq.lock);
-	for (; wr; wr = wr->next) {
-		ret = rxe_odp_post_one_recv(&srq->rq, wr);
-		if (ret) {
-			*bad_wr = wr;
-			break;
-		}
-	}
-	pthread_spin_unlock(&srq->rq.lock);
-	return ret;
+	return rxe_odp_post_recv_list(&to_rsrq(ibsrq)->rq, wr, bad_wr);
 }
