@@ -82,7 +82,8 @@ test-tools: $(TEST_BIN)/odp_invalidate $(TEST_BIN)/odp_verbs $(TEST_BIN)/odp_pre
 	$(TEST_BIN)/odp_bench $(TEST_BIN)/odp_p2p $(TEST_BIN)/odp_dax $(TEST_BIN)/odp_hmm \
 	$(TEST_BIN)/odp_torture
 
-$(TEST_BIN)/%: $(TOP)/tests/odp/%.c $(TOP)/tests/odp/rdma_loop.c $(TOP)/tests/odp/rdma_loop.h
+$(TEST_BIN)/%: $(TOP)/tests/odp/%.c $(TOP)/tests/odp/rdma_loop.c $(TOP)/tests/odp/rdma_loop.h \
+	$(TOP)/tests/odp/pattern.h
 	@mkdir -p $(TEST_BIN)
 	$(CC) $(TEST_CFLAGS) -I$(KSFT_DIR) -o $@ $(filter %.c,$^) -libverbs -lnuma -lpthread -lm
 

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "pattern.h"
 #include "rdma_loop.h"
 
 #ifndef STATX_ATTR_DAX
@@ -101,45 +102,6 @@ FIXTURE_VARIANT_ADD(dax, xfs) {
 	.fs = "xfs",
 	.mkfs = "mkfs.xfs -q -f -m reflink=0 -d su=2m,sw=1,agcount=4 -l su=32k " PMEM_DEV,
 };
-
-/* Pattern word for byte offset @off of the file, for data written with @seed. */
-static uint64_t pat(uint64_t seed, size_t off)
-{
-	return (seed * 0x100000001b3ULL) ^ ((off / 8 + 1) * 0xc2b2ae3d27d4eb4fULL);
-}
-
-/* Fill @p, which stands for file bytes [off, off + len), with @seed's pattern. */
-static void fill_at(void *p, size_t off, size_t len, uint64_t seed)
-{
-	uint64_t *w = p;
-	size_t i;
-
-	for (i = 0; i < len / 8; i++)
-		w[i] = pat(seed, off + 8 * i);
-}
-
-/* File offset of the first word of @p (file bytes [off, off + len)) that is wrong, or -1. */
-static long bad_at(const void *p, size_t off, size_t len, uint64_t seed)
-{
-	const uint64_t *w = p;
-	size_t i;
-
-	for (i = 0; i < len / 8; i++)
-		if (w[i] != pat(seed, off + 8 * i))
-			return off + 8 * i;
-	return -1;
-}
-
-static long nonzero_at(const void *p, size_t off, size_t len)
-{
-	const uint64_t *w = p;
-	size_t i;
-
-	for (i = 0; i < len / 8; i++)
-		if (w[i])
-			return off + 8 * i;
-	return -1;
-}
 
 static long long now_ms(void)
 {
@@ -295,33 +257,19 @@ static long long counter(FIXTURE_DATA(dax) *self, const char *name)
 static int write_range(FIXTURE_DATA(dax) *self, size_t off, size_t len,
 		       uint64_t seed)
 {
-	size_t o;
-	int st;
-
-	fill_at(self->local + off, off, len, seed);
-	for (o = off; o < off + len; o += XFER) {
-		st = rdma_loop_write(&self->lp, self->lmr, self->local + o,
-				     self->mr, self->map + o, XFER);
-		if (st)
-			return st;
-	}
-	return 0;
+	pattern_fill(self->local + off, off, len, seed);
+	return rdma_loop_span(&self->lp, IBV_WR_RDMA_WRITE, self->lmr,
+			      self->local + off,
+			      self->mr, self->map + off, len, XFER);
 }
 
 /* RDMA READ file bytes [off, off + len) into the same offsets of local. */
 static int read_range(FIXTURE_DATA(dax) *self, size_t off, size_t len)
 {
-	size_t o;
-	int st;
-
 	memset(self->local + off, 0xa5, len);
-	for (o = off; o < off + len; o += XFER) {
-		st = rdma_loop_read(&self->lp, self->lmr, self->local + o,
-				    self->mr, self->map + o, XFER);
-		if (st)
-			return st;
-	}
-	return 0;
+	return rdma_loop_span(&self->lp, IBV_WR_RDMA_READ, self->lmr,
+			      self->local + off,
+			      self->mr, self->map + off, len, XFER);
 }
 
 /* read(2) the whole file of @fd into a new buffer (NULL on a short read). */
@@ -350,7 +298,7 @@ static long file_bad_at(int fd, size_t off, size_t len, uint64_t seed)
 
 	if (!buf)
 		return -2;
-	bad = bad_at(buf + off, off, len, seed);
+	bad = pattern_bad(buf + off, off, len, seed);
 	free(buf);
 	return bad;
 }
@@ -362,7 +310,7 @@ static long file_nonzero_at(int fd, size_t off, size_t len)
 
 	if (!buf)
 		return -2;
-	bad = nonzero_at(buf + off, off, len);
+	bad = pattern_nonzero(buf + off, off, len);
 	free(buf);
 	return bad;
 }
@@ -384,21 +332,21 @@ TEST_F_TIMEOUT(dax, rdma_ops_reach_the_file, 180)
 	uint64_t *target = (uint64_t *)(self->map + atom_off);
 	uint64_t *result = (uint64_t *)self->local;
 	long long faults = counter(self, "odp_faults");
-	uint64_t old = pat(1, atom_off), final = 0x0123456789abcdefULL;
+	uint64_t old = pattern_word(1, atom_off), final = 0x0123456789abcdefULL;
 	char *expect, *got;
 
 	ASSERT_EQ(IBV_WC_SUCCESS, write_range(self, 0, FILE_LEN, 1));
 	ASSERT_LT(faults, counter(self, "odp_faults"))
 		TH_LOG("RDMA WRITE into a fresh DAX mapping took no ODP fault");
 	ASSERT_EQ(IBV_WC_SUCCESS, read_range(self, 0, FILE_LEN));
-	ASSERT_EQ(-1, bad_at(self->local, 0, FILE_LEN, 1));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, FILE_LEN, 1));
 
 	/* SEND out of the file, then into it */
 	memset(self->local, 0, XFER);
 	ASSERT_EQ(IBV_WC_SUCCESS, rdma_loop_send(&self->lp, self->mr, self->map + XFER,
 						 self->lmr, self->local, XFER));
-	ASSERT_EQ(-1, bad_at(self->local, XFER, XFER, 1));
-	fill_at(self->local + send_off, send_off, XFER, 2);
+	ASSERT_EQ(-1, pattern_bad(self->local, XFER, XFER, 1));
+	pattern_fill(self->local + send_off, send_off, XFER, 2);
 	ASSERT_EQ(IBV_WC_SUCCESS,
 		  rdma_loop_send(&self->lp, self->lmr, self->local + send_off,
 				 self->mr, self->map + send_off, XFER));
@@ -415,8 +363,8 @@ TEST_F_TIMEOUT(dax, rdma_ops_reach_the_file, 180)
 
 	expect = malloc(FILE_LEN);
 	ASSERT_NE(NULL, expect);
-	fill_at(expect, 0, FILE_LEN, 1);
-	fill_at(expect + send_off, send_off, XFER, 2);
+	pattern_fill(expect, 0, FILE_LEN, 1);
+	pattern_fill(expect + send_off, send_off, XFER, 2);
 	memcpy(expect + atom_off, &final, 8);
 
 	ASSERT_EQ(0, ibv_dereg_mr(self->mr));
@@ -465,8 +413,8 @@ TEST_F(dax, pinned_registration_refused)
 
 	ASSERT_EQ(IBV_WC_SUCCESS, write_range(self, HUGE_LEN, HUGE_LEN, 4));
 	ASSERT_EQ(IBV_WC_SUCCESS, read_range(self, 0, FILE_LEN));
-	ASSERT_EQ(-1, bad_at(self->local, 0, HUGE_LEN, 3));
-	ASSERT_EQ(-1, bad_at(self->local + HUGE_LEN, HUGE_LEN, HUGE_LEN, 4));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, HUGE_LEN, 3));
+	ASSERT_EQ(-1, pattern_bad(self->local + HUGE_LEN, HUGE_LEN, HUGE_LEN, 4));
 	ASSERT_EQ(-1, file_bad_at(self->fd, 0, HUGE_LEN, 3));
 	ASSERT_EQ(-1, file_bad_at(self->fd, HUGE_LEN, HUGE_LEN, 4));
 }
@@ -563,7 +511,7 @@ static void race_op(struct __test_metadata *_metadata, FIXTURE_DATA(dax) *self,
 	size_t off;
 	char *got;
 
-	fill_at(self->local, 0, FILE_LEN, STREAM_SEED);
+	pattern_fill(self->local, 0, FILE_LEN, STREAM_SEED);
 	inval = counter(self, "odp_invalidations");
 	ASSERT_EQ(0, pthread_create(&thread, NULL, stream_writes, &s));
 	/* no ASSERT while the thread runs: a failure must not leave it behind */
@@ -599,13 +547,13 @@ static void race_op(struct __test_metadata *_metadata, FIXTURE_DATA(dax) *self,
 	ASSERT_NE(NULL, got);
 	for (off = 0; off < (op == OP_TRUNCATE ? FILE_LEN / 2 : FILE_LEN);
 	     off += 4096) {
-		if (bad_at(got + off, off, 4096, STREAM_SEED) == -1)
+		if (pattern_bad(got + off, off, 4096, STREAM_SEED) == -1)
 			continue;
 		ASSERT_NE(OP_TRUNCATE, op) TH_LOG("page at %zu lost its data", off);
 		if (op == OP_PUNCH)
 			ASSERT_TRUE(off >= HOLE_OFF && off < HOLE_OFF + HOLE_LEN)
 				TH_LOG("page at %zu outside the hole changed", off);
-		ASSERT_EQ(-1, nonzero_at(got + off, off, 4096))
+		ASSERT_EQ(-1, pattern_nonzero(got + off, off, 4096))
 			TH_LOG("page at %zu is neither the data nor zeros", off);
 	}
 	free(got);
@@ -618,7 +566,7 @@ static void refill(struct __test_metadata *_metadata, FIXTURE_DATA(dax) *self,
 	long long faults = counter(self, "odp_faults");
 
 	ASSERT_EQ(IBV_WC_SUCCESS, read_range(self, off, len));
-	ASSERT_EQ(-1, nonzero_at(self->local + off, off, len))
+	ASSERT_EQ(-1, pattern_nonzero(self->local + off, off, len))
 		TH_LOG("RDMA READ of a removed range returned old data");
 	ASSERT_LT(faults, counter(self, "odp_faults"))
 		TH_LOG("READ of the removed range took no fault");
@@ -630,7 +578,7 @@ static void refill(struct __test_metadata *_metadata, FIXTURE_DATA(dax) *self,
 		TH_LOG("no blocks were allocated for the RDMA WRITE");
 	ASSERT_EQ(-1, file_bad_at(self->fd, off, len, seed));
 	ASSERT_EQ(IBV_WC_SUCCESS, read_range(self, off, len));
-	ASSERT_EQ(-1, bad_at(self->local + off, off, len, seed));
+	ASSERT_EQ(-1, pattern_bad(self->local + off, off, len, seed));
 }
 
 /* Beyond EOF: WRITE, READ and atomics fail with a remote access error. */
@@ -662,7 +610,7 @@ TEST_F_TIMEOUT(dax, truncate_while_streaming, 300)
 	beyond_eof(_metadata, self, FILE_LEN - XFER);
 	/* the lower half still works and holds the stream's data */
 	ASSERT_EQ(IBV_WC_SUCCESS, read_range(self, 0, FILE_LEN / 2));
-	ASSERT_EQ(-1, bad_at(self->local, 0, FILE_LEN / 2, STREAM_SEED));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, FILE_LEN / 2, STREAM_SEED));
 
 	/* extended again: zeros, then RDMA faults in new blocks */
 	ASSERT_EQ(0, ftruncate(self->fd, FILE_LEN));
@@ -831,7 +779,7 @@ TEST_F_TIMEOUT(dax, huge_pmd_faults, 180)
 	ASSERT_EQ(0, fallocate(self->fd, 0, 0, FILE_LEN)) TH_LOG("%s", strerror(errno));
 	data = malloc(FILE_LEN);
 	ASSERT_NE(NULL, data);
-	fill_at(data, 0, FILE_LEN, 10);
+	pattern_fill(data, 0, FILE_LEN, 10);
 	ASSERT_EQ(FILE_LEN, pwrite(self->fd, data, FILE_LEN, 0));
 	free(data);
 	ASSERT_EQ(0, fsync(self->fd));
@@ -845,12 +793,12 @@ TEST_F_TIMEOUT(dax, huge_pmd_faults, 180)
 		trace = NULL;
 
 	ASSERT_EQ(IBV_WC_SUCCESS, read_range(self, 0, FILE_LEN));
-	ASSERT_EQ(-1, bad_at(self->local, 0, FILE_LEN, 10));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, FILE_LEN, 10));
 	ASSERT_EQ(IBV_WC_SUCCESS, write_range(self, 0, FILE_LEN, 11));
 	ASSERT_LT(faults, counter(self, "odp_faults"));
 	ASSERT_EQ(-1, file_bad_at(self->fd, 0, FILE_LEN, 11));
 	ASSERT_EQ(IBV_WC_SUCCESS, read_range(self, 0, FILE_LEN));
-	ASSERT_EQ(-1, bad_at(self->local, 0, FILE_LEN, 11));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, FILE_LEN, 11));
 
 	if (!trace)
 		SKIP(return, "no tracefs with fs_dax events: PMD faults not verified (data was right)");

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "pattern.h"
 #include "rdma_loop.h"
 
 /*
@@ -93,32 +94,6 @@ static long long now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static uint64_t pat(uint64_t seed, size_t off)
-{
-	return ((seed + 1) << 48) ^ ((off / 8) * 0xff51afd7ed558ccdULL);
-}
-
-/* @p stands for bytes [off, off + len) of the buffer. */
-static void fill_at(void *p, size_t off, size_t len, uint64_t seed)
-{
-	uint64_t *w = p;
-	size_t i;
-
-	for (i = 0; i < len / 8; i++)
-		w[i] = pat(seed, off + 8 * i);
-}
-
-static long bad_at(const void *p, size_t off, size_t len, uint64_t seed)
-{
-	const uint64_t *w = p;
-	size_t i;
-
-	for (i = 0; i < len / 8; i++)
-		if (w[i] != pat(seed, off + 8 * i))
-			return off + 8 * i;
-	return -1;
 }
 
 FIXTURE_SETUP(hmm)
@@ -295,33 +270,19 @@ static void counters_log(struct __test_metadata *_metadata,
 static int write_range(FIXTURE_DATA(hmm) *self, size_t off, size_t len,
 		       uint64_t seed)
 {
-	size_t o;
-	int st;
-
-	fill_at(self->local + off, off, len, seed);
-	for (o = off; o < off + len; o += XFER) {
-		st = rdma_loop_write(&self->lp, self->lmr, self->local + o,
-				     self->mr, self->buf + o, XFER);
-		if (st)
-			return st;
-	}
-	return 0;
+	pattern_fill(self->local + off, off, len, seed);
+	return rdma_loop_span(&self->lp, IBV_WR_RDMA_WRITE, self->lmr,
+			      self->local + off,
+			      self->mr, self->buf + off, len, XFER);
 }
 
 /* RDMA READ buf[off, off + len) into local[off, off + len). */
 static int read_range(FIXTURE_DATA(hmm) *self, size_t off, size_t len)
 {
-	size_t o;
-	int st;
-
 	memset(self->local + off, 0xa5, len);
-	for (o = off; o < off + len; o += XFER) {
-		st = rdma_loop_read(&self->lp, self->lmr, self->local + o,
-				    self->mr, self->buf + o, XFER);
-		if (st)
-			return st;
-	}
-	return 0;
+	return rdma_loop_span(&self->lp, IBV_WR_RDMA_READ, self->lmr,
+			      self->local + off,
+			      self->mr, self->buf + off, len, XFER);
 }
 
 /* Fill the buffer with @seed and move all of it to the device, checked. */
@@ -331,13 +292,13 @@ static void all_to_device(struct __test_metadata *_metadata,
 	unsigned long dev, ram;
 	long long inval;
 
-	fill_at(self->buf, 0, BUF_LEN, seed);
+	pattern_fill(self->buf, 0, BUF_LEN, seed);
 	/* map every page in the MR first, so the migration has to unmap them */
 	ASSERT_EQ(IBV_WC_SUCCESS, read_range(self, 0, BUF_LEN));
-	ASSERT_EQ(-1, bad_at(self->local, 0, BUF_LEN, seed));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, BUF_LEN, seed));
 	inval = counter(self, "odp_invalidations");
 	ASSERT_EQ((long)NPAGES, to_dev(self, 0, BUF_LEN));
-	ASSERT_EQ(-1, bad_at(self->bounce, 0, BUF_LEN, seed))
+	ASSERT_EQ(-1, pattern_bad(self->bounce, 0, BUF_LEN, seed))
 		TH_LOG("device memory got other data");
 	ASSERT_LT(inval, counter(self, "odp_invalidations"))
 		TH_LOG("migration to the device did not invalidate the ODP MR");
@@ -377,7 +338,7 @@ TEST_F(hmm, rdma_brings_device_pages_back)
 	size_t q1 = 0, q2 = QUARTER, q3 = 2 * QUARTER, q4 = 3 * QUARTER;
 	uint64_t *target = (uint64_t *)(self->buf + q3 + PAGE + 8);
 	uint64_t *result = (uint64_t *)(self->local + BUF_LEN);
-	uint64_t old = pat(1, q3 + PAGE + 8);
+	uint64_t old = pattern_word(1, q3 + PAGE + 8);
 	long long faults;
 	char *expect;
 
@@ -386,7 +347,7 @@ TEST_F(hmm, rdma_brings_device_pages_back)
 	/* READ from device pages */
 	faults = counter(self, "odp_faults");
 	ASSERT_EQ(IBV_WC_SUCCESS, read_range(self, q1, QUARTER));
-	ASSERT_EQ(-1, bad_at(self->local + q1, q1, QUARTER, 1));
+	ASSERT_EQ(-1, pattern_bad(self->local + q1, q1, QUARTER, 1));
 	ASSERT_LT(faults, counter(self, "odp_faults"));
 	expect_ram(_metadata, self, q1, QUARTER);
 	expect_device(_metadata, self, q2, BUF_LEN - q2);
@@ -419,8 +380,8 @@ TEST_F(hmm, rdma_brings_device_pages_back)
 	ASSERT_EQ(IBV_WC_SUCCESS, rdma_loop_send(&self->lp, self->mr, self->buf + q4,
 						 self->lmr, self->local + BUF_LEN,
 						 XFER));
-	ASSERT_EQ(-1, bad_at(self->local + BUF_LEN, q4, XFER, 1));
-	fill_at(self->local + q4 + XFER, q4 + XFER, XFER, 4);
+	ASSERT_EQ(-1, pattern_bad(self->local + BUF_LEN, q4, XFER, 1));
+	pattern_fill(self->local + q4 + XFER, q4 + XFER, XFER, 4);
 	ASSERT_EQ(IBV_WC_SUCCESS,
 		  rdma_loop_send(&self->lp, self->lmr, self->local + q4 + XFER,
 				 self->mr, self->buf + q4 + XFER, XFER));
@@ -430,9 +391,9 @@ TEST_F(hmm, rdma_brings_device_pages_back)
 	/* the CPU sees it all (and brings the rest back itself) */
 	expect = malloc(BUF_LEN);
 	ASSERT_NE(NULL, expect);
-	fill_at(expect, 0, BUF_LEN, 1);
-	fill_at(expect + q2, q2, QUARTER, 2);
-	fill_at(expect + q4 + XFER, q4 + XFER, XFER, 4);
+	pattern_fill(expect, 0, BUF_LEN, 1);
+	pattern_fill(expect + q2, q2, QUARTER, 2);
+	pattern_fill(expect + q4 + XFER, q4 + XFER, XFER, 4);
 	*(uint64_t *)(expect + q3 + PAGE + 8) = 7;
 	ASSERT_EQ(0, memcmp(expect, self->buf, BUF_LEN));
 	free(expect);
@@ -500,7 +461,7 @@ TEST_F_TIMEOUT(hmm, migrate_mid_stream, 300)
 	pthread_t thread;
 	long ret;
 
-	fill_at(self->local, 0, BUF_LEN, 5);
+	pattern_fill(self->local, 0, BUF_LEN, 5);
 	ASSERT_EQ(0, pthread_create(&thread, NULL, stream_traffic, &t));
 	started = wait_passes(&t, 1);
 	for (round = 0; started && round < rounds; round++) {
@@ -531,7 +492,7 @@ TEST_F_TIMEOUT(hmm, migrate_mid_stream, 300)
 
 	/* whatever is still on the device comes back with the data */
 	ASSERT_EQ(IBV_WC_SUCCESS, read_range(self, 0, BUF_LEN));
-	ASSERT_EQ(-1, bad_at(self->local, 0, BUF_LEN, 5));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, BUF_LEN, 5));
 	expect_ram(_metadata, self, 0, BUF_LEN);
 }
 
@@ -623,7 +584,7 @@ TEST_F_TIMEOUT(hmm, migration_storm, 300)
 		size_t off = (i * XFER) % (BUF_LEN - XFER);
 		char *src = self->local, *sink = self->local + BUF_LEN;
 
-		fill_at(src, off, XFER, 100 + i);
+		pattern_fill(src, off, XFER, 100 + i);
 		bad_op = "WRITE";
 		start = now_ms();
 		st = rdma_loop_write(&self->lp, self->lmr, src, self->mr,
@@ -638,7 +599,7 @@ TEST_F_TIMEOUT(hmm, migration_storm, 300)
 			took = now_ms() - start;
 			if (st == IBV_WC_SUCCESS) {
 				pairs++;
-				mismatches += bad_at(sink, off, XFER, 100 + i) != -1;
+				mismatches += pattern_bad(sink, off, XFER, 100 + i) != -1;
 			}
 		}
 		st = storm_op(self, st, took, &gave_up);
@@ -711,7 +672,7 @@ TEST_F(hmm, prefetch_no_fault_leaves_device_pages)
 	ASSERT_EQ(IBV_WC_SUCCESS, read_range(self, 0, half));
 	ASSERT_LT(faults, counter(self, "odp_faults"))
 		TH_LOG("NO_FAULT prefetch mapped device-private pages");
-	ASSERT_EQ(-1, bad_at(self->local, 0, half, 6));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, half, 6));
 	expect_ram(_metadata, self, 0, half);
 
 	/* a faulting prefetch brings the second half back: no fault after it */
@@ -722,7 +683,7 @@ TEST_F(hmm, prefetch_no_fault_leaves_device_pages)
 	ASSERT_EQ(IBV_WC_SUCCESS, read_range(self, half, half));
 	ASSERT_EQ(faults, counter(self, "odp_faults"))
 		TH_LOG("READ after PREFETCH still faulted");
-	ASSERT_EQ(-1, bad_at(self->local + half, half, half, 6));
+	ASSERT_EQ(-1, pattern_bad(self->local + half, half, half, 6));
 }
 
 TEST_HARNESS_MAIN

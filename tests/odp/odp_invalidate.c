@@ -197,33 +197,17 @@ static long long counter(struct _test_data_odp *self, const char *name)
 /* RDMA WRITE pattern @seed over the whole ODP buffer from the pinned one. */
 static int write_all(struct _test_data_odp *self, uint64_t seed)
 {
-	size_t off;
-	int st;
-
 	fill(self->local, BUF_LEN, seed);
-	for (off = 0; off < BUF_LEN; off += XFER) {
-		st = rdma_loop_write(&self->lp, self->lmr, self->local + off,
-				     self->mr, self->buf + off, XFER);
-		if (st)
-			return st;
-	}
-	return 0;
+	return rdma_loop_span(&self->lp, IBV_WR_RDMA_WRITE, self->lmr, self->local,
+			      self->mr, self->buf, BUF_LEN, XFER);
 }
 
 /* RDMA READ the whole ODP buffer into the pinned one. */
 static int read_all(struct _test_data_odp *self)
 {
-	size_t off;
-	int st;
-
 	memset(self->local, 0xa5, BUF_LEN);
-	for (off = 0; off < BUF_LEN; off += XFER) {
-		st = rdma_loop_read(&self->lp, self->lmr, self->local + off,
-				    self->mr, self->buf + off, XFER);
-		if (st)
-			return st;
-	}
-	return 0;
+	return rdma_loop_span(&self->lp, IBV_WR_RDMA_READ, self->lmr, self->local,
+			      self->mr, self->buf, BUF_LEN, XFER);
 }
 
 /* First touch of every page is an RDMA WRITE; data lands and reads back. */

@@ -112,32 +112,16 @@ static long long counter(struct _test_data_p2p *self, const char *name)
 /* RDMA WRITE the pinned buffer (pattern @seed) over the whole BAR range. */
 static int write_bar(struct _test_data_p2p *self, uint64_t seed)
 {
-	size_t off;
-	int st;
-
 	fill((uint64_t *)self->local, BUF_LEN, seed);
-	for (off = 0; off < BUF_LEN; off += XFER) {
-		st = rdma_loop_write(&self->lp, self->lmr, self->local + off,
-				     self->mr, self->bar + off, XFER);
-		if (st)
-			return st;
-	}
-	return 0;
+	return rdma_loop_span(&self->lp, IBV_WR_RDMA_WRITE, self->lmr, self->local,
+			      self->mr, self->bar, BUF_LEN, XFER);
 }
 
 static int read_bar(struct _test_data_p2p *self)
 {
-	size_t off;
-	int st;
-
 	memset(self->local, 0xa5, BUF_LEN);
-	for (off = 0; off < BUF_LEN; off += XFER) {
-		st = rdma_loop_read(&self->lp, self->lmr, self->local + off,
-				    self->mr, self->bar + off, XFER);
-		if (st)
-			return st;
-	}
-	return 0;
+	return rdma_loop_span(&self->lp, IBV_WR_RDMA_READ, self->lmr, self->local,
+			      self->mr, self->bar, BUF_LEN, XFER);
 }
 
 /* WRITE into the BAR (seen by the CPU), READ it back (seen by RDMA). */

@@ -441,34 +441,7 @@ static bool any_ro(struct torture *t, unsigned int first, unsigned int n)
 	return false;
 }
 
-/* ---- QP pairs sharing the configuration's PD ---- */
-
-static int pair_open(struct torture *t, struct rdma_loop *lp)
-{
-	int i;
-
-	*lp = t->lp;
-	lp->qp[0] = lp->qp[1] = NULL;
-	lp->cq[0] = lp->cq[1] = NULL;
-	for (i = 0; i < 2; i++) {
-		lp->cq[i] = ibv_create_cq(lp->ctx, SLOT_CQE, NULL, NULL, 0);
-		if (!lp->cq[i])
-			return -1;
-	}
-	return rdma_loop_connect(lp);
-}
-
-static void pair_close(struct rdma_loop *lp)
-{
-	int i;
-
-	for (i = 0; i < 2; i++) {
-		if (lp->qp[i])
-			ibv_destroy_qp(lp->qp[i]);
-		if (lp->cq[i])
-			ibv_destroy_cq(lp->cq[i]);
-	}
-}
+/* ---- completions on the QP pairs (rdma_loop_open_pair) ---- */
 
 /* Next completion on @cq: 0, or -1 after WC_TIMEOUT_MS or a poll error. */
 static int wait_wc(struct ibv_cq *cq, struct ibv_wc *wc)
@@ -814,7 +787,7 @@ static int worker_setup(struct torture *t, struct worker *w)
 		w->slot[i].src = w->local + 2 * i * t->block;
 		w->slot[i].dst = w->slot[i].src + t->block;
 		w->slot[i].b = -1;
-		if (pair_open(t, &w->slot[i].lp))
+		if (rdma_loop_open_pair(&w->slot[i].lp, &t->lp, SLOT_CQE))
 			return -1;
 	}
 	return 0;
@@ -825,7 +798,7 @@ static void worker_teardown(struct torture *t, struct worker *w)
 	unsigned int i;
 
 	for (i = 0; w->slot && i < t->o->qps; i++)
-		pair_close(&w->slot[i].lp);
+		rdma_loop_close_pair(&w->slot[i].lp);
 	free(w->slot);
 	if (w->lmr)
 		ibv_dereg_mr(w->lmr);

@@ -145,7 +145,23 @@ int rdma_loop_connect(struct rdma_loop *lp)
 	return 0;
 }
 
-void rdma_loop_close(struct rdma_loop *lp)
+int rdma_loop_open_pair(struct rdma_loop *lp, const struct rdma_loop *base,
+			int cqe)
+{
+	int i;
+
+	*lp = *base;
+	lp->qp[0] = lp->qp[1] = NULL;
+	lp->cq[0] = lp->cq[1] = NULL;
+	for (i = 0; i < 2; i++) {
+		lp->cq[i] = ibv_create_cq(lp->ctx, cqe, NULL, NULL, 0);
+		if (!lp->cq[i])
+			return -1;
+	}
+	return rdma_loop_connect(lp);
+}
+
+void rdma_loop_close_pair(struct rdma_loop *lp)
 {
 	int i;
 
@@ -154,7 +170,14 @@ void rdma_loop_close(struct rdma_loop *lp)
 			ibv_destroy_qp(lp->qp[i]);
 		if (lp->cq[i])
 			ibv_destroy_cq(lp->cq[i]);
+		lp->qp[i] = NULL;
+		lp->cq[i] = NULL;
 	}
+}
+
+void rdma_loop_close(struct rdma_loop *lp)
+{
+	rdma_loop_close_pair(lp);
 	if (lp->pd)
 		ibv_dealloc_pd(lp->pd);
 	if (lp->ctx)
@@ -337,6 +360,14 @@ int rdma_loop_stream(struct rdma_loop *lp, enum ibv_wr_opcode op,
 			return errno = ETIMEDOUT, -1;
 	}
 	return 0;
+}
+
+int rdma_loop_span(struct rdma_loop *lp, enum ibv_wr_opcode op,
+		   struct ibv_mr *lmr, char *laddr, struct ibv_mr *rmr,
+		   char *raddr, size_t len, uint32_t msg)
+{
+	return rdma_loop_stream(lp, op, lmr, laddr, rmr, raddr, msg, len,
+				len / msg, 1);
 }
 
 long long rdma_loop_counter(struct rdma_loop *lp, const char *name)

@@ -32,6 +32,13 @@ int rdma_loop_open(struct rdma_loop *lp);
  */
 int rdma_loop_connect(struct rdma_loop *lp);
 void rdma_loop_close(struct rdma_loop *lp);
+/*
+ * Another QP pair (with CQs of @cqe entries) on the device and PD of
+ * @base; rdma_loop_close_pair() destroys it and leaves them open.
+ */
+int rdma_loop_open_pair(struct rdma_loop *lp, const struct rdma_loop *base,
+			int cqe);
+void rdma_loop_close_pair(struct rdma_loop *lp);
 
 struct ibv_mr *rdma_loop_reg(struct rdma_loop *lp, void *addr, size_t len,
 			     int extra_access);
@@ -64,6 +71,15 @@ int rdma_loop_stream(struct rdma_loop *lp, enum ibv_wr_opcode op,
 		     struct ibv_mr *lmr, char *laddr, struct ibv_mr *rmr,
 		     char *raddr, uint32_t msg, size_t span, unsigned int count,
 		     unsigned int depth);
+
+/*
+ * RDMA WRITE or READ (@op) between [laddr, laddr + len) and [raddr, raddr +
+ * len) in messages of @msg bytes (len a multiple of it), one at a time:
+ * 0, the status of the first failed completion, or -1.
+ */
+int rdma_loop_span(struct rdma_loop *lp, enum ibv_wr_opcode op,
+		   struct ibv_mr *lmr, char *laddr, struct ibv_mr *rmr,
+		   char *raddr, size_t len, uint32_t msg);
 
 /* Post one WR on qp[0] (signaled) and wait: status or -1. */
 int rdma_loop_post_wait(struct rdma_loop *lp, struct ibv_send_wr *wr);
