@@ -9,14 +9,15 @@
  * (munmap, migration, truncation, swap, THP split, fork COW...).
  *
  * rxe copies with the CPU: a page's "DMA address" in umem_odp->dma_list is
- * its kernel virtual address (rxe uses virtual DMA). All accesses go through
- * rxe_odp_map_range_lock(), which returns with umem_mutex held and the
- * range mapped with the needed permission, and the copy finishes before the
- * mutex is released. The invalidation callback takes the same mutex before
- * it unmaps, so no copy touches a page after the callback for it returned,
- * and a copy that has faulted its pages in always completes (forward
- * progress under continuous invalidation). rxe tasks run from a workqueue,
- * so faulting (which sleeps) happens in process context.
+ * its kernel virtual address (rxe uses virtual DMA). All data-path
+ * accesses go through rxe_odp_map_range_lock(), which returns with
+ * umem_mutex held and the range mapped with the needed permission, and the
+ * copy finishes before the mutex is released. The invalidation callback
+ * takes the same mutex before it unmaps, so no copy touches a page after
+ * the callback for it returned, and a copy that has faulted its pages in
+ * always completes (forward progress under continuous invalidation). rxe
+ * tasks run from a workqueue, so faulting (which sleeps) happens in
+ * process context.
  *
  * Implicit ODP (start 0, length U64_MAX) covers the whole address space.
  * It and every explicit MR but a hugetlb one have a root umem that is never
@@ -27,6 +28,7 @@
 
 #include <linux/hmm.h>
 #include <linux/io.h>
+#include <linux/magic.h>
 #include <linux/memremap.h>
 #include <linux/sched/mm.h>
 
@@ -144,11 +146,12 @@ static bool rxe_odp_is_implicit(u64 start, u64 length)
 }
 
 /*
- * Register an ODP MR. Only an explicit IB_ACCESS_HUGETLB MR gets a umem of
- * its own (with 2 MiB pages) from ib_umem_odp_get(), which allocates page
- * arrays for the whole range. Every other MR gets a root umem and children
- * created on first access, so that registration costs the same for any
- * size, and memory for page arrays follows the memory actually touched.
+ * Register an ODP MR. An explicit IB_ACCESS_HUGETLB MR (2 MiB pages), or
+ * one larger than RXE_ODP_MAX_CHILDREN children cover, gets a umem of its
+ * own from ib_umem_odp_get(), which allocates page arrays for the whole
+ * range. Every other MR gets a root umem and children created on first
+ * access, so that registration costs the same for any size, and memory
+ * for page arrays follows the memory actually touched.
  */
 int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 			 u64 iova, int access, struct rxe_mr *mr)
@@ -162,16 +165,20 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 		return -EOPNOTSUPP;
 	if (implicit && iova)
 		return -EINVAL;
+	if (!length)
+		return -EINVAL;
 	if (implicit)
 		end = TASK_SIZE;
-	else if (!length || check_add_overflow(start, length, &end))
+	else if (check_add_overflow(start, length, &end))
 		return -EOVERFLOW;
 
 	odp = kzalloc(sizeof(*odp), GFP_KERNEL);
 	if (!odp)
 		return -ENOMEM;
 
-	if (!implicit && (access & IB_ACCESS_HUGETLB)) {
+	/* children could not cover it all: page arrays for the whole range */
+	if (!implicit && ((access & IB_ACCESS_HUGETLB) ||
+			  length > RXE_ODP_MAX_CHILDREN_SPAN)) {
 		umem = ib_umem_odp_get(&rxe->ib_dev, start, length, access,
 				       &rxe_odp_mni_ops);
 	} else {
@@ -375,96 +382,153 @@ static int rxe_odp_set_pages(struct ib_umem_odp *umem,
 }
 
 /*
- * Look [va, va + len) of @umem up with hmm_range_fault(), faulting missing
- * pages in if @fault (for writing if @perm has ODP_WRITE_ALLOWED_BIT), and
- * record the pages in dma_list. Returns 0 with umem_mutex held, or an
- * error with nothing held.
+ * Whether [start, end) has a VMA whose pages rxe must not touch: memfd_secret
+ * pages are removed from the kernel's direct map, and hmm_range_fault(),
+ * unlike get_user_pages(), does not refuse them.
+ */
+static bool rxe_odp_range_refused(struct mm_struct *mm, u64 start, u64 end)
+{
+	struct vm_area_struct *vma;
+
+	lockdep_assert_held(&mm->mmap_lock);
+	for (vma = find_vma(mm, start); vma && vma->vm_start < end;
+	     vma = find_vma(mm, vma->vm_end))
+		if (vma->vm_file &&
+		    file_inode(vma->vm_file)->i_sb->s_magic == SECRETMEM_MAGIC)
+			return true;
+	return false;
+}
+
+/*
+ * One lookup of @range. Returns 0 with umem_mutex held if no invalidation
+ * of the range overtook it, -EBUSY with nothing held if one did (*@hit) or
+ * if one elsewhere in the umem aborted hmm_range_fault(), or an error.
  *
  * umem_mutex is taken before mmap_lock is released (the order the
  * invalidation callback also sees), so that invalidations that need
- * mmap_lock for writing cannot come in between. Another invalidation
- * between the lookup and umem_mutex makes the lookup start again, but only
- * if it hit the range looked up: the notifier sequence
- * changes for any invalidation of the umem, and under a steady stream of
- * them elsewhere in a large MR (migrations, mprotect of other pages) a
- * slow fault would never complete. ib_umem_odp_map_dma_and_lock()
- * retries without bound; here a fault fails with -EAGAIN once its
- * overtaken attempts took RXE_ODP_FAULT_TIMEOUT_MS in all, which the data
- * path reports as an access error. Every retry counts in
- * odp_fault_retries.
+ * mmap_lock for writing (munmap, mprotect, fork) cannot come in between.
+ * The notifier sequence changes for any invalidation of the umem: under a
+ * steady stream of them elsewhere in a large MR (migrations, mprotect of
+ * other pages) a slow fault would never complete, so the MR's log of
+ * invalidated ranges decides whether one hit this range.
+ */
+static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
+			     struct hmm_range *range, bool *hit)
+{
+	struct mm_struct *mm = umem->umem.owning_mm;
+	/*
+	 * Invalidations logged before this point have finished changing
+	 * the page tables once read_begin() returns.
+	 */
+	u64 since = rxe_odp_nr_invals(odp);
+	int ret;
+
+	range->notifier_seq = mmu_interval_read_begin(range->notifier);
+	mmap_read_lock(mm);
+	if (rxe_odp_range_refused(mm, range->start, range->end))
+		ret = -EFAULT;
+	else
+		ret = hmm_range_fault(range);
+	if (!ret) {
+		mutex_lock(&umem->umem_mutex);
+		if (mmu_interval_read_retry(range->notifier,
+					    range->notifier_seq) &&
+		    rxe_odp_inval_hit(odp, since, range->start, range->end)) {
+			mutex_unlock(&umem->umem_mutex);
+			ret = -EBUSY;
+		}
+	}
+	mmap_read_unlock(mm);
+	*hit = ret == -EBUSY &&
+	       rxe_odp_inval_hit(odp, since, range->start, range->end);
+	return ret;
+}
+
+/* The pfns of one lookup: on the stack for the few pages of a packet. */
+#define RXE_ODP_STACK_PFNS	16
+
+/*
+ * Look [va, va + len) of @umem up with hmm_range_fault(), faulting missing
+ * pages in if @fault (for writing if @perm has ODP_WRITE_ALLOWED_BIT), and
+ * record the pages in pfn_list and dma_list. Returns 0 with umem_mutex
+ * held, or an error with nothing held.
+ *
+ * hmm_range_fault() fills a buffer of this call's own, copied to pfn_list
+ * under umem_mutex: another fault on the umem writing pfn_list unlocked
+ * could otherwise store a pfn an invalidation has already taken away.
+ *
+ * ib_umem_odp_map_dma_and_lock() retries without bound. Here a fault
+ * fails with -EAGAIN, which the data path reports as an access error,
+ * once its attempts overtaken by invalidations of its own range took
+ * RXE_ODP_FAULT_TIMEOUT_MS in all, or its attempts took ten times that
+ * whatever overtook them. Waiting for an invalidation to finish does not
+ * count. Every retry counts in odp_fault_retries.
  */
 static int rxe_odp_fault_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 			      u64 va, u64 len, u64 perm, bool fault)
 {
-	unsigned long budget = msecs_to_jiffies(RXE_ODP_FAULT_TIMEOUT_MS);
+	unsigned long hit_budget = msecs_to_jiffies(RXE_ODP_FAULT_TIMEOUT_MS);
+	unsigned long budget = 10 * hit_budget;
+	unsigned long stack_pfns[RXE_ODP_STACK_PFNS];
 	struct mm_struct *mm = umem->umem.owning_mm;
 	u64 page_size = BIT_ULL(umem->page_shift);
 	struct hmm_range range = {
 		.notifier = &umem->notifier,
 		.start = ALIGN_DOWN(va, page_size),
 		.end = ALIGN(va + len, page_size),
+		.hmm_pfns = stack_pfns,
 	};
+	unsigned long npfns = (range.end - range.start) >> PAGE_SHIFT;
 	int ret;
 
-	range.hmm_pfns = &umem->pfn_list[(range.start - ib_umem_start(umem)) >>
-					 PAGE_SHIFT];
 	if (fault)
 		range.default_flags = HMM_PFN_REQ_FAULT |
 			(perm & ODP_WRITE_ALLOWED_BIT ? HMM_PFN_REQ_WRITE : 0);
-	if (!mmget_not_zero(mm))
-		return -EFAULT;
-
-	for (;;) {
-		/*
-		 * Invalidations logged before this point have finished
-		 * changing the page tables once read_begin() returns.
-		 */
-		u64 since = rxe_odp_nr_invals(odp);
-		unsigned long start;
-		bool valid = false;
-
-		/* waiting for an invalidation to finish is not losing to it */
-		range.notifier_seq = mmu_interval_read_begin(range.notifier);
-		start = jiffies;
-		mmap_read_lock(mm);
-		ret = hmm_range_fault(&range);
-		if (!ret) {
-			/*
-			 * Still under mmap_lock, so that invalidations done
-			 * with it held for writing (munmap, mprotect, fork)
-			 * cannot overtake the fault.
-			 */
-			mutex_lock(&umem->umem_mutex);
-			valid = !mmu_interval_read_retry(range.notifier,
-							 range.notifier_seq) ||
-				!rxe_odp_inval_hit(odp, since, range.start,
-						   range.end);
-			if (!valid)
-				mutex_unlock(&umem->umem_mutex);
-		}
-		mmap_read_unlock(mm);
-		if (valid)
-			break;
-		if (ret && ret != -EBUSY)
-			goto out;
-		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULT_RETRIES);
-		if (jiffies - start >= budget) {
-			ret = -EAGAIN;
-			goto out;
-		}
-		budget -= jiffies - start;
-		cond_resched();
+	if (npfns > ARRAY_SIZE(stack_pfns)) {
+		range.hmm_pfns = kvmalloc_array(npfns, sizeof(*range.hmm_pfns),
+						GFP_KERNEL);
+		if (!range.hmm_pfns)
+			return -ENOMEM;
+	}
+	if (!mmget_not_zero(mm)) {
+		ret = -EFAULT;
+		goto out_free;
 	}
 
-	ret = rxe_odp_set_pages(umem, &range);
-	if (ret)
-		mutex_unlock(&umem->umem_mutex);
-out:
+	for (;;) {
+		unsigned long start = jiffies, spent;
+		bool hit;
+
+		ret = rxe_odp_try_fault(odp, umem, &range, &hit);
+		if (ret != -EBUSY)
+			break;
+		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULT_RETRIES);
+		spent = jiffies - start;
+		if (spent >= budget || (hit && spent >= hit_budget)) {
+			ret = -EAGAIN;
+			break;
+		}
+		budget -= spent;
+		if (hit)
+			hit_budget -= spent;
+		cond_resched();
+	}
+	if (!ret) {
+		memcpy(&umem->pfn_list[(range.start - ib_umem_start(umem)) >>
+				       PAGE_SHIFT],
+		       range.hmm_pfns, npfns * sizeof(*range.hmm_pfns));
+		ret = rxe_odp_set_pages(umem, &range);
+		if (ret)
+			mutex_unlock(&umem->umem_mutex);
+	}
 	/*
 	 * Not mmput(): dropping the last reference here would tear the mm
 	 * down, and its notifier would then wait for the umem_mutex we hold.
 	 */
 	mmput_async(mm);
+out_free:
+	if (range.hmm_pfns != stack_pfns)
+		kvfree(range.hmm_pfns);
 	return ret;
 }
 

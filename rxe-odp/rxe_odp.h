@@ -19,6 +19,8 @@
 #define RXE_ODP_CHILD_SHIFT	26
 /* at most this many children (4096 x 64 MiB = 256 GiB of address space) */
 #define RXE_ODP_MAX_CHILDREN	4096
+#define RXE_ODP_MAX_CHILDREN_SPAN	((u64)RXE_ODP_MAX_CHILDREN << \
+					 RXE_ODP_CHILD_SHIFT)
 /*
  * How long a fault may spend in attempts that invalidations of its range
  * overtook before the access fails (see rxe_odp_fault_lock()); the

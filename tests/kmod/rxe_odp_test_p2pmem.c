@@ -16,6 +16,10 @@
  * so that hmm_range_fault() can look them up. Each mapping owns its
  * allocation; split pieces share it and the last one frees it, after
  * munmap() has invalidated every PTE (and so every ODP MR mapping it).
+ *
+ * Test use only: 6.1's get_user_pages() pins these pages, and a pin that
+ * outlives the mapping (O_DIRECT, io_uring fixed buffers) would see the
+ * memory handed to the next mmap(). rxe refuses to pin them.
  */
 #include <linux/kref.h>
 #include <linux/miscdevice.h>
@@ -129,8 +133,9 @@ static int p2pmem_mmap(struct file *file, struct vm_area_struct *vma)
 	map->size = size;
 	kref_init(&map->ref);
 
-	/* a forked child would share the allocation without a reference */
-	vma->vm_flags |= VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP;
+	/* device memory: uncached where the architecture does not track it */
+	vma->vm_page_prot = pgprot_noncached(vma->vm_page_prot);
+	vma->vm_flags |= VM_DONTEXPAND | VM_DONTDUMP;
 	vma->vm_private_data = map;
 	vma->vm_ops = &p2pmem_vm_ops;
 	return 0;

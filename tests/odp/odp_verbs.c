@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -231,6 +232,44 @@ TEST_F(verbs, bounds)
 			  rdma_loop_write(&self->lp, self->pin_mr, self->pin,
 					  self->odp_mr, self->odp + LEN - 100, XFER));
 	}
+}
+
+/*
+ * memfd_secret memory is not in the kernel's direct map: an ODP MR over it
+ * registers (nothing is touched then), but RDMA into it must fail with an
+ * access error, never reach the pages (the guest boots with
+ * secretmem.enable=1).
+ */
+TEST_F(verbs, secretmem_refused)
+{
+	struct ibv_mr *mr;
+	char *secret;
+	int fd;
+
+	if (variant->qp_type != IBV_QPT_RC)
+		SKIP(return, "RC only: UC has no NAK");
+	fd = syscall(SYS_memfd_secret, 0);
+	if (fd < 0)
+		SKIP(return, "memfd_secret: %s (boot with secretmem.enable=1)",
+		     strerror(errno));
+	ASSERT_EQ(0, ftruncate(fd, LEN));
+	secret = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, secret);
+	secret[0] = 1;
+	mr = rdma_loop_reg(&self->lp, secret, LEN, IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, mr) TH_LOG("ODP ibv_reg_mr: %s", strerror(errno));
+	fill(self->pin, XFER, 12);
+	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  rdma_loop_write(&self->lp, self->pin_mr, self->pin, mr,
+				  secret, XFER));
+	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  rdma_loop_read(&self->lp, self->pin_mr, self->pin, mr,
+				 secret, XFER));
+	ASSERT_EQ(1, secret[0]);
+	ibv_dereg_mr(mr);
+	munmap(secret, LEN);
+	close(fd);
 }
 
 /* Implicit ODP: memory mapped after registration, and its error cases. */
