@@ -305,9 +305,9 @@ out:
 }
 
 /*
- * The umem that maps @va (the MR's own, or an implicit MR's child) and in
- * *@bytes how much of [va, end) it covers: accesses walk a range chunk by
- * chunk with this.
+ * The umem that maps @va (the MR's own, or a child) and in *@bytes how much
+ * of [va, end) it covers, at most up to the next 1 << RXE_ODP_CHILD_SHIFT
+ * boundary: accesses and prefetches walk a range chunk by chunk with this.
  */
 static struct ib_umem_odp *rxe_odp_chunk(struct rxe_odp *odp, u64 va, u64 end,
 					 u64 *bytes)
@@ -315,8 +315,10 @@ static struct ib_umem_odp *rxe_odp_chunk(struct rxe_odp *odp, u64 va, u64 end,
 	struct ib_umem_odp *umem;
 
 	umem = odp->umem->is_implicit_odp ? rxe_odp_child(odp, va) : odp->umem;
+	/* last bytes, not ends: the chunk may end at the top of the space */
 	if (!IS_ERR(umem))
-		*bytes = min_t(u64, end, ib_umem_end(umem)) - va;
+		*bytes = min3(end - 1, ib_umem_end(umem) - 1,
+			      va | (BIT_ULL(RXE_ODP_CHILD_SHIFT) - 1)) - va + 1;
 	return umem;
 }
 
@@ -742,6 +744,9 @@ static int rxe_odp_prefetch_range(struct rxe_mr *mr, u64 iova, u32 length,
 		struct ib_umem_odp *umem;
 		u64 bytes;
 
+		/* the MR is being destroyed: its dereg waits for this work */
+		if (mr->state != RXE_MR_STATE_VALID)
+			return -ENOENT;
 		umem = rxe_odp_chunk(odp, va, end, &bytes);
 		if (IS_ERR(umem))
 			return PTR_ERR(umem);
