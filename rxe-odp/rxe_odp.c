@@ -550,7 +550,15 @@ static int rxe_odp_map_range_lock(struct rxe_odp *odp,
 	if (write && !umem->umem.writable)
 		return -EPERM;
 
-	mutex_lock(&umem->umem_mutex);
+	/*
+	 * This runs once per packet. mutex_lock() starts with might_sleep(),
+	 * a voluntary preemption point: on PREEMPT_VOLUNTARY kernels a READ
+	 * reply, sent packet by packet, then keeps handing the CPU over, which
+	 * cost 10-20% of READ bandwidth against a pinned MR. Only the
+	 * contended case needs to sleep.
+	 */
+	if (!mutex_trylock(&umem->umem_mutex))
+		mutex_lock(&umem->umem_mutex);
 	if (rxe_odp_range_mapped(umem, va, len, perm))
 		return 0;
 	mutex_unlock(&umem->umem_mutex);
@@ -640,7 +648,8 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr, int length,
 	u64 va, end;
 	int err;
 
-	might_sleep();
+	/* may sleep; no preemption point per packet: rxe_odp_map_range_lock() */
+	__might_sleep(__FILE__, __LINE__);
 	if (length < 0 || mr_check_range(mr, iova, length))
 		return -EFAULT;
 
