@@ -10,7 +10,7 @@
  *                 the CPU's own first touch of a fresh buffer
  *   steady state  RDMA WRITE and READ bandwidth into/out of an ODP MR with
  *                 its pages present vs a pinned MR over the same buffer
- *                 (alternating, best of five each)
+ *                 (alternating, order swapped every round, best of five)
  *   prefetch      ibv_advise_mr(PREFETCH_WRITE, FLUSH) of the first-touch
  *                 size vs MADV_POPULATE_WRITE of the same size (needs our
  *                 provider: RDMAV_DRIVERS)
@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,12 +203,19 @@ static void steady_state(struct rdma_loop *lp, struct ibv_mr *lmr,
 	for (i = 0; i < 2; i++) {
 		double best_odp = 1e9, best_pin = 1e9, t;
 
-		/* alternate, best of five each, to damp emulation noise */
-		for (r = 0; r < 5; r++) {
-			t = stream(lp, ops[i].op, lmr, pin, msg, STEADY_SPAN, count);
-			best_pin = t < best_pin ? t : best_pin;
-			t = stream(lp, ops[i].op, lmr, odp, msg, STEADY_SPAN, count);
-			best_odp = t < best_odp ? t : best_odp;
+		/*
+		 * Alternate, the order swapped every round, best of five
+		 * each, to damp emulation noise and order effects.
+		 */
+		for (r = 0; r < 10; r++) {
+			bool odp_turn = (r & 1) ^ ((r >> 1) & 1);
+
+			t = stream(lp, ops[i].op, lmr, odp_turn ? odp : pin, msg,
+				   STEADY_SPAN, count);
+			if (odp_turn)
+				best_odp = t < best_odp ? t : best_odp;
+			else
+				best_pin = t < best_pin ? t : best_pin;
 		}
 		printf("bench steady_%s_pinned %.1f MiB/s\n", ops[i].name,
 		       (double)msg * count / best_pin / (1 << 20));
