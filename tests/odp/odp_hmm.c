@@ -306,27 +306,19 @@ static void all_to_device(struct __test_metadata *_metadata,
 	ASSERT_EQ(NPAGES, dev) TH_LOG("%lu of %lu pages device-private", dev, NPAGES);
 }
 
-/* Snapshot [off, off + len): every page back in RAM. */
-static void expect_ram(struct __test_metadata *_metadata,
-		       FIXTURE_DATA(hmm) *self, size_t off, size_t len)
+enum where { IN_RAM, ON_DEVICE };
+
+/* Snapshot [off, off + len): every page in RAM, or every page on the device. */
+static void expect_pages(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(hmm) *self, size_t off, size_t len,
+			 enum where where)
 {
 	unsigned long dev, ram;
 
 	ASSERT_EQ(0, snapshot(self, off, len, &dev, &ram));
-	ASSERT_EQ(len / PAGE, ram)
+	ASSERT_EQ(len / PAGE, where == IN_RAM ? ram : dev)
 		TH_LOG("[%zu, %zu): %lu pages in RAM, %lu on the device, first state %#x",
 		       off, off + len, ram, dev, self->perm[off / PAGE]);
-}
-
-static void expect_device(struct __test_metadata *_metadata,
-			  FIXTURE_DATA(hmm) *self, size_t off, size_t len)
-{
-	unsigned long dev, ram;
-
-	ASSERT_EQ(0, snapshot(self, off, len, &dev, &ram));
-	ASSERT_EQ(len / PAGE, dev)
-		TH_LOG("[%zu, %zu): %lu pages on the device, %lu in RAM",
-		       off, off + len, dev, ram);
 }
 
 /*
@@ -349,15 +341,15 @@ TEST_F(hmm, rdma_brings_device_pages_back)
 	ASSERT_EQ(IBV_WC_SUCCESS, read_range(self, q1, QUARTER));
 	ASSERT_EQ(-1, pattern_bad(self->local + q1, q1, QUARTER, 1));
 	ASSERT_LT(faults, counter(self, "odp_faults"));
-	expect_ram(_metadata, self, q1, QUARTER);
-	expect_device(_metadata, self, q2, BUF_LEN - q2);
+	expect_pages(_metadata, self, q1, QUARTER, IN_RAM);
+	expect_pages(_metadata, self, q2, BUF_LEN - q2, ON_DEVICE);
 
 	/* WRITE into device pages */
 	faults = counter(self, "odp_faults");
 	ASSERT_EQ(IBV_WC_SUCCESS, write_range(self, q2, QUARTER, 2));
 	ASSERT_LT(faults, counter(self, "odp_faults"));
-	expect_ram(_metadata, self, q2, QUARTER);
-	expect_device(_metadata, self, q3, BUF_LEN - q3);
+	expect_pages(_metadata, self, q2, QUARTER, IN_RAM);
+	expect_pages(_metadata, self, q3, BUF_LEN - q3, ON_DEVICE);
 
 	/* atomics on one device page */
 	faults = counter(self, "odp_faults");
@@ -365,15 +357,15 @@ TEST_F(hmm, rdma_brings_device_pages_back)
 						      self->mr, target, 3));
 	ASSERT_EQ(old, *result) TH_LOG("fetch-add read another value");
 	ASSERT_LT(faults, counter(self, "odp_faults"));
-	expect_ram(_metadata, self, q3 + PAGE, PAGE);
-	expect_device(_metadata, self, q3, PAGE);
-	expect_device(_metadata, self, q3 + 2 * PAGE, QUARTER - 2 * PAGE);
+	expect_pages(_metadata, self, q3 + PAGE, PAGE, IN_RAM);
+	expect_pages(_metadata, self, q3, PAGE, ON_DEVICE);
+	expect_pages(_metadata, self, q3 + 2 * PAGE, QUARTER - 2 * PAGE, ON_DEVICE);
 	ASSERT_EQ(1, to_dev(self, q3 + PAGE, PAGE))
 		TH_LOG("could not move the atomic's page back to the device");
 	ASSERT_EQ(IBV_WC_SUCCESS, rdma_loop_cmp_swap(&self->lp, self->lmr, result,
 						     self->mr, target, old + 3, 7));
 	ASSERT_EQ(old + 3, *result);
-	expect_ram(_metadata, self, q3 + PAGE, PAGE);
+	expect_pages(_metadata, self, q3 + PAGE, PAGE, IN_RAM);
 
 	/* SEND out of device pages, and into them */
 	memset(self->local + BUF_LEN, 0, XFER);
@@ -385,8 +377,8 @@ TEST_F(hmm, rdma_brings_device_pages_back)
 	ASSERT_EQ(IBV_WC_SUCCESS,
 		  rdma_loop_send(&self->lp, self->lmr, self->local + q4 + XFER,
 				 self->mr, self->buf + q4 + XFER, XFER));
-	expect_ram(_metadata, self, q4, 2 * XFER);
-	expect_device(_metadata, self, q4 + 2 * XFER, QUARTER - 2 * XFER);
+	expect_pages(_metadata, self, q4, 2 * XFER, IN_RAM);
+	expect_pages(_metadata, self, q4 + 2 * XFER, QUARTER - 2 * XFER, ON_DEVICE);
 
 	/* the CPU sees it all (and brings the rest back itself) */
 	expect = malloc(BUF_LEN);
@@ -397,7 +389,7 @@ TEST_F(hmm, rdma_brings_device_pages_back)
 	*(uint64_t *)(expect + q3 + PAGE + 8) = 7;
 	ASSERT_EQ(0, memcmp(expect, self->buf, BUF_LEN));
 	free(expect);
-	expect_ram(_metadata, self, 0, BUF_LEN);
+	expect_pages(_metadata, self, 0, BUF_LEN, IN_RAM);
 }
 
 struct traffic {
@@ -493,7 +485,7 @@ TEST_F_TIMEOUT(hmm, migrate_mid_stream, 300)
 	/* whatever is still on the device comes back with the data */
 	ASSERT_EQ(IBV_WC_SUCCESS, read_range(self, 0, BUF_LEN));
 	ASSERT_EQ(-1, pattern_bad(self->local, 0, BUF_LEN, 5));
-	expect_ram(_metadata, self, 0, BUF_LEN);
+	expect_pages(_metadata, self, 0, BUF_LEN, IN_RAM);
 }
 
 struct storm {
@@ -665,7 +657,7 @@ TEST_F(hmm, prefetch_no_fault_leaves_device_pages)
 	prefetches = counter(self, "odp_prefetches");
 	ASSERT_EQ(0, advise(self, IBV_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT, 0, BUF_LEN));
 	ASSERT_LT(prefetches, counter(self, "odp_prefetches"));
-	expect_device(_metadata, self, 0, BUF_LEN);
+	expect_pages(_metadata, self, 0, BUF_LEN, ON_DEVICE);
 
 	/* nothing was mapped: RDMA on the first half has to fault */
 	faults = counter(self, "odp_faults");
@@ -673,12 +665,12 @@ TEST_F(hmm, prefetch_no_fault_leaves_device_pages)
 	ASSERT_LT(faults, counter(self, "odp_faults"))
 		TH_LOG("NO_FAULT prefetch mapped device-private pages");
 	ASSERT_EQ(-1, pattern_bad(self->local, 0, half, 6));
-	expect_ram(_metadata, self, 0, half);
+	expect_pages(_metadata, self, 0, half, IN_RAM);
 
 	/* a faulting prefetch brings the second half back: no fault after it */
-	expect_device(_metadata, self, half, half);
+	expect_pages(_metadata, self, half, half, ON_DEVICE);
 	ASSERT_EQ(0, advise(self, IBV_ADVISE_MR_ADVICE_PREFETCH, half, half));
-	expect_ram(_metadata, self, half, half);
+	expect_pages(_metadata, self, half, half, IN_RAM);
 	faults = counter(self, "odp_faults");
 	ASSERT_EQ(IBV_WC_SUCCESS, read_range(self, half, half));
 	ASSERT_EQ(faults, counter(self, "odp_faults"))

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "pattern.h"
 #include "rdma_loop.h"
 
 #define BUF_LEN		(4UL << 20)
@@ -110,43 +111,6 @@ static char *map_kind(enum mem_kind kind, int memfd, void *at)
 	}
 }
 
-static uint64_t pattern(uint64_t seed, size_t i)
-{
-	return (seed << 40) ^ (i * 0x9e3779b97f4a7c15ULL);
-}
-
-static void fill(void *p, size_t len, uint64_t seed)
-{
-	uint64_t *w = p;
-	size_t i;
-
-	for (i = 0; i < len / 8; i++)
-		w[i] = pattern(seed, i);
-}
-
-/* Index of the first word that differs from the pattern, or -1. */
-static long check(const void *p, size_t len, uint64_t seed)
-{
-	const uint64_t *w = p;
-	size_t i;
-
-	for (i = 0; i < len / 8; i++)
-		if (w[i] != pattern(seed, i))
-			return i;
-	return -1;
-}
-
-static long check_zero(const void *p, size_t len)
-{
-	const uint64_t *w = p;
-	size_t i;
-
-	for (i = 0; i < len / 8; i++)
-		if (w[i])
-			return i;
-	return -1;
-}
-
 FIXTURE_SETUP(odp)
 {
 	int access = variant->kind == MEM_HUGETLB ? IBV_ACCESS_HUGETLB : 0;
@@ -197,7 +161,7 @@ static long long counter(struct _test_data_odp *self, const char *name)
 /* RDMA WRITE pattern @seed over the whole ODP buffer from the pinned one. */
 static int write_all(struct _test_data_odp *self, uint64_t seed)
 {
-	fill(self->local, BUF_LEN, seed);
+	pattern_fill(self->local, 0, BUF_LEN, seed);
 	return rdma_loop_span(&self->lp, IBV_WR_RDMA_WRITE, self->lmr, self->local,
 			      self->mr, self->buf, BUF_LEN, XFER);
 }
@@ -216,26 +180,26 @@ TEST_F(odp, first_touch_write_read)
 	long long faults = counter(self, "odp_faults");
 
 	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 1));
-	ASSERT_EQ(-1, check(self->buf, BUF_LEN, 1));
+	ASSERT_EQ(-1, pattern_bad(self->buf, 0, BUF_LEN, 1));
 	ASSERT_EQ(IBV_WC_SUCCESS, read_all(self));
-	ASSERT_EQ(-1, check(self->local, BUF_LEN, 1));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, BUF_LEN, 1));
 	ASSERT_LT(faults, counter(self, "odp_faults"));
 }
 
 /* SEND gathered from the ODP MR, and received into it. */
 TEST_F(odp, send_recv)
 {
-	fill(self->buf, XFER, 2);
+	pattern_fill(self->buf, 0, XFER, 2);
 	memset(self->local, 0, XFER);
 	ASSERT_EQ(IBV_WC_SUCCESS, rdma_loop_send(&self->lp, self->mr, self->buf,
 						 self->lmr, self->local, XFER));
-	ASSERT_EQ(-1, check(self->local, XFER, 2));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, XFER, 2));
 
-	fill(self->local, XFER, 3);
+	pattern_fill(self->local, 0, XFER, 3);
 	ASSERT_EQ(IBV_WC_SUCCESS,
 		  rdma_loop_send(&self->lp, self->lmr, self->local, self->mr,
 				 self->buf + BUF_LEN - XFER, XFER));
-	ASSERT_EQ(-1, check(self->buf + BUF_LEN - XFER, XFER, 3));
+	ASSERT_EQ(-1, pattern_bad(self->buf + BUF_LEN - XFER, 0, XFER, 3));
 }
 
 /* The kernel drops the pages; RDMA sees what the CPU sees afterwards. */
@@ -253,14 +217,14 @@ TEST_F(odp, madv_dontneed)
 	ASSERT_EQ(IBV_WC_SUCCESS, read_all(self));
 	if (variant->kind == MEM_SHMEM) {
 		/* the page cache kept the data */
-		ASSERT_EQ(-1, check(self->local, BUF_LEN, 4));
+		ASSERT_EQ(-1, pattern_bad(self->local, 0, BUF_LEN, 4));
 	} else {
 		/* private memory: fresh zero pages */
-		ASSERT_EQ(-1, check_zero(self->local, BUF_LEN));
+		ASSERT_EQ(-1, pattern_nonzero(self->local, 0, BUF_LEN));
 	}
 
 	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 5));
-	ASSERT_EQ(-1, check(self->buf, BUF_LEN, 5));
+	ASSERT_EQ(-1, pattern_bad(self->buf, 0, BUF_LEN, 5));
 }
 
 /* munmap and a new mapping at the same address: RDMA follows the new pages. */
@@ -277,12 +241,12 @@ TEST_F(odp, munmap_then_mmap_same_address)
 	}
 	again = map_kind(variant->kind, self->memfd, self->buf);
 	ASSERT_EQ(self->buf, again);
-	ASSERT_EQ(-1, check_zero(self->buf, BUF_LEN));
+	ASSERT_EQ(-1, pattern_nonzero(self->buf, 0, BUF_LEN));
 
 	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 7));
-	ASSERT_EQ(-1, check(self->buf, BUF_LEN, 7));
+	ASSERT_EQ(-1, pattern_bad(self->buf, 0, BUF_LEN, 7));
 	ASSERT_EQ(IBV_WC_SUCCESS, read_all(self));
-	ASSERT_EQ(-1, check(self->local, BUF_LEN, 7));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, BUF_LEN, 7));
 }
 
 /* No VMA behind the MR: exact error statuses, and nothing else breaks. */
@@ -304,11 +268,11 @@ TEST_F(odp, unmapped_range_errors)
 				  self->local, XFER));
 	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
 	/* the device still works on mapped memory */
-	fill(self->local, XFER, 8);
+	pattern_fill(self->local, 0, XFER, 8);
 	ASSERT_EQ(IBV_WC_SUCCESS,
 		  rdma_loop_write(&self->lp, self->lmr, self->local, self->lmr,
 				  self->local + XFER, XFER));
-	ASSERT_EQ(-1, check(self->local + XFER, XFER, 8));
+	ASSERT_EQ(-1, pattern_bad(self->local + XFER, 0, XFER, 8));
 	self->buf = NULL;
 }
 
@@ -337,13 +301,13 @@ TEST_F(odp, read_reply_fails_part_way)
 	 */
 	if (variant->kind == MEM_HUGETLB)
 		SKIP(return, "munmap of half a hugetlb VMA warns in 6.1 hugetlb_split()");
-	fill(self->buf, BUF_LEN / 2, 9);
+	pattern_fill(self->buf, 0, BUF_LEN / 2, 9);
 	ASSERT_EQ(0, munmap(self->buf + BUF_LEN / 2, BUF_LEN / 2));
 	memset(self->local, 0, BUF_LEN);
 	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR, rdma_loop_post_wait(&self->lp, &wr));
 	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
 	/* the reply reached the requester up to the missing half */
-	ASSERT_EQ(-1, check(self->local, XFER, 9));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, XFER, 9));
 	ASSERT_EQ(0, munmap(self->buf, BUF_LEN / 2));
 	self->buf = NULL;
 }
@@ -365,13 +329,13 @@ TEST_F(odp, mprotect_read_only)
 		  rdma_loop_fetch_add(&self->lp, self->lmr, result, self->mr,
 				      target, 1));
 	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
-	ASSERT_EQ(-1, check(self->buf, BUF_LEN, 9));
+	ASSERT_EQ(-1, pattern_bad(self->buf, 0, BUF_LEN, 9));
 	ASSERT_EQ(IBV_WC_SUCCESS, read_all(self));
-	ASSERT_EQ(-1, check(self->local, BUF_LEN, 9));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, BUF_LEN, 9));
 
 	ASSERT_EQ(0, mprotect(self->buf, BUF_LEN, PROT_READ | PROT_WRITE));
 	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 10));
-	ASSERT_EQ(-1, check(self->buf, BUF_LEN, 10));
+	ASSERT_EQ(-1, pattern_bad(self->buf, 0, BUF_LEN, 10));
 }
 
 /* mremap moves the pages away: the old range errors, the data moved. */
@@ -388,11 +352,11 @@ TEST_F(odp, mremap_away)
 	moved = mremap(self->buf, BUF_LEN, BUF_LEN,
 		       MREMAP_MAYMOVE | MREMAP_FIXED, moved);
 	ASSERT_NE(MAP_FAILED, moved);
-	ASSERT_EQ(-1, check(moved, BUF_LEN, 11));
+	ASSERT_EQ(-1, pattern_bad(moved, 0, BUF_LEN, 11));
 	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
 		  rdma_loop_write(&self->lp, self->lmr, self->local, self->mr,
 				  self->buf, XFER));
-	ASSERT_EQ(-1, check(moved, BUF_LEN, 11));
+	ASSERT_EQ(-1, pattern_bad(moved, 0, BUF_LEN, 11));
 	munmap(moved, BUF_LEN);
 	self->buf = NULL;
 }
@@ -417,11 +381,11 @@ TEST_F(odp, fork_cow)
 
 		if (read(go[0], &c, 1) != 1)
 			_exit(2);
-		c = check(self->buf, BUF_LEN, 12) == -1 ? 'y' : 'n';
+		c = pattern_bad(self->buf, 0, BUF_LEN, 12) == -1 ? 'y' : 'n';
 		_exit(write(done[1], &c, 1) == 1 ? 0 : 3);
 	}
 	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 13));
-	ASSERT_EQ(-1, check(self->buf, BUF_LEN, 13));
+	ASSERT_EQ(-1, pattern_bad(self->buf, 0, BUF_LEN, 13));
 	ASSERT_EQ(1, write(go[1], "g", 1));
 	ASSERT_EQ(1, read(done[0], &verdict, 1));
 	ASSERT_EQ(child, waitpid(child, &status, 0));
@@ -511,9 +475,9 @@ TEST_F(odp, numa_move_pages)
 	ASSERT_LT(inval, counter(self, "odp_invalidations"));
 
 	ASSERT_EQ(IBV_WC_SUCCESS, read_all(self));
-	ASSERT_EQ(-1, check(self->local, BUF_LEN, 14));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, BUF_LEN, 14));
 	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 15));
-	ASSERT_EQ(-1, check(self->buf, BUF_LEN, 15));
+	ASSERT_EQ(-1, pattern_bad(self->buf, 0, BUF_LEN, 15));
 }
 
 /* Splitting a THP under the MR keeps the data and the MR working. */
@@ -529,9 +493,9 @@ TEST_F(odp, thp_split)
 	ASSERT_EQ(0, mprotect(mid, self->page, PROT_READ));
 	ASSERT_EQ(0, mprotect(mid, self->page, PROT_READ | PROT_WRITE));
 	ASSERT_EQ(IBV_WC_SUCCESS, read_all(self));
-	ASSERT_EQ(-1, check(self->local, BUF_LEN, 16));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, BUF_LEN, 16));
 	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 17));
-	ASSERT_EQ(-1, check(self->buf, BUF_LEN, 17));
+	ASSERT_EQ(-1, pattern_bad(self->buf, 0, BUF_LEN, 17));
 }
 
 /* Post @n RDMA WRITEs into the ODP buffer without waiting for them. */
@@ -563,11 +527,11 @@ static int post_writes(struct _test_data_odp *self, int n)
 /* The device keeps working: a WRITE into the ODP buffer lands. */
 static int still_works(struct _test_data_odp *self)
 {
-	fill(self->local, XFER, 99);
+	pattern_fill(self->local, 0, XFER, 99);
 	if (rdma_loop_write(&self->lp, self->lmr, self->local, self->mr,
 			    self->buf, XFER))
 		return 0;
-	return check(self->buf, XFER, 99) == -1;
+	return pattern_bad(self->buf, 0, XFER, 99) == -1;
 }
 
 /* Deregistering the MR while its first faults are in flight. */
@@ -684,7 +648,7 @@ TEST_F_TIMEOUT(odp, invalidation_storm, 300)
 	for (i = 0; i < 200; i++) {
 		size_t off = (i * XFER) % (BUF_LEN - XFER);
 
-		fill(self->local, XFER, 100 + i);
+		pattern_fill(self->local, 0, XFER, 100 + i);
 		ASSERT_EQ(IBV_WC_SUCCESS,
 			  rdma_loop_write(&self->lp, self->lmr, self->local,
 					  self->mr, self->buf + off, XFER));
@@ -692,7 +656,7 @@ TEST_F_TIMEOUT(odp, invalidation_storm, 300)
 		ASSERT_EQ(IBV_WC_SUCCESS,
 			  rdma_loop_read(&self->lp, self->lmr, self->local + XFER,
 					 self->mr, self->buf + off, XFER));
-		mismatches += check(self->local + XFER, XFER, 100 + i) != -1;
+		mismatches += pattern_bad(self->local + XFER, 0, XFER, 100 + i) != -1;
 		ASSERT_EQ(IBV_WC_SUCCESS,
 			  rdma_loop_fetch_add(&self->lp, self->lmr, result,
 					      self->mr, counter_word, 1));
@@ -728,7 +692,7 @@ TEST_F_TIMEOUT(odp, storm_without_pause, 300)
 	for (i = 0; i < 40; i++) {
 		size_t off = (i * XFER) % (BUF_LEN - XFER);
 
-		fill(self->local, XFER, 300 + i);
+		pattern_fill(self->local, 0, XFER, 300 + i);
 		st = rdma_loop_write(&self->lp, self->lmr, self->local,
 				     self->mr, self->buf + off, XFER);
 		if (st == IBV_WC_SUCCESS) {
@@ -744,7 +708,7 @@ TEST_F_TIMEOUT(odp, storm_without_pause, 300)
 		}
 		ASSERT_EQ(IBV_WC_SUCCESS, st);
 		ok++;
-		mismatches += check(self->local + XFER, XFER, 300 + i) != -1;
+		mismatches += pattern_bad(self->local + XFER, 0, XFER, 300 + i) != -1;
 	}
 	atomic_store(&s.stop, true);
 	pthread_join(thread, NULL);
