@@ -431,18 +431,20 @@ static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
 		ret = -EFAULT;
 	else
 		ret = hmm_range_fault(range);
+	*hit = false;
 	if (!ret) {
 		mutex_lock(&umem->umem_mutex);
 		if (mmu_interval_read_retry(range->notifier,
 					    range->notifier_seq) &&
 		    rxe_odp_inval_hit(odp, since, range->start, range->end)) {
 			mutex_unlock(&umem->umem_mutex);
+			*hit = true;
 			ret = -EBUSY;
 		}
+	} else if (ret == -EBUSY) {
+		*hit = rxe_odp_inval_hit(odp, since, range->start, range->end);
 	}
 	mmap_read_unlock(mm);
-	*hit = ret == -EBUSY &&
-	       rxe_odp_inval_hit(odp, since, range->start, range->end);
 	return ret;
 }
 
