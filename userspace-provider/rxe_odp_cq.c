@@ -40,6 +40,19 @@ static int cq_map(struct rxe_odp_cq *cq, int cmd_fd, const struct mminfo *mi)
 	return 0;
 }
 
+/* Set up a CQ the kernel has just created; destroys it if that fails. */
+static int cq_setup(struct rxe_odp_cq *cq, int cmd_fd, const struct mminfo *mi)
+{
+	int ret = cq_map(cq, cmd_fd, mi);
+
+	if (ret) {
+		ibv_cmd_destroy_cq(&cq->vcq.cq);
+		return ret;
+	}
+	pthread_spin_init(&cq->lock, PTHREAD_PROCESS_PRIVATE);
+	return 0;
+}
+
 struct ibv_cq *rxe_odp_create_cq(struct ibv_context *ctx, int cqe,
 				 struct ibv_comp_channel *channel,
 				 int comp_vector)
@@ -54,16 +67,10 @@ struct ibv_cq *rxe_odp_create_cq(struct ibv_context *ctx, int cqe,
 
 	ret = ibv_cmd_create_cq(ctx, cqe, channel, comp_vector, &cq->vcq.cq,
 				NULL, 0, &resp.ibv_resp, sizeof(resp));
+	if (!ret)
+		ret = cq_setup(cq, ctx->cmd_fd, &resp.drv.mi);
 	if (ret)
 		goto err_free;
-
-	ret = cq_map(cq, ctx->cmd_fd, &resp.drv.mi);
-	if (ret) {
-		ibv_cmd_destroy_cq(&cq->vcq.cq);
-		goto err_free;
-	}
-
-	pthread_spin_init(&cq->lock, PTHREAD_PROCESS_PRIVATE);
 	return &cq->vcq.cq;
 
 err_free:
@@ -219,16 +226,10 @@ struct ibv_cq_ex *rxe_odp_create_cq_ex(struct ibv_context *ctx,
 
 	ret = ibv_cmd_create_cq_ex(ctx, attr, &cq->vcq, NULL, 0,
 				   &resp.ibv_resp, sizeof(resp), 0);
+	if (!ret)
+		ret = cq_setup(cq, ctx->cmd_fd, &resp.drv.mi);
 	if (ret)
 		goto err_free;
-
-	ret = cq_map(cq, ctx->cmd_fd, &resp.drv.mi);
-	if (ret) {
-		ibv_cmd_destroy_cq(&cq->vcq.cq);
-		goto err_free;
-	}
-
-	pthread_spin_init(&cq->lock, PTHREAD_PROCESS_PRIVATE);
 	cq_set_ex_ops(&cq->vcq.cq_ex, attr->wc_flags);
 	return &cq->vcq.cq_ex;
 

@@ -446,20 +446,22 @@ static void wq_init(struct rxe_odp_wq *wq, unsigned int max_sge,
 	pthread_spin_init(&wq->lock, PTHREAD_PROCESS_PRIVATE);
 }
 
+/* Set up a QP the kernel has just created; destroys it if that fails. */
 static int qp_setup(struct rxe_odp_qp *qp, int cmd_fd,
 		    const struct ibv_qp_cap *cap, bool has_srq,
 		    const struct rxe_create_qp_resp *resp)
 {
-	int ret;
+	int ret = 0;
 
-	if (!has_srq) {
+	if (!has_srq)
 		ret = rxe_odp_ring_map(&qp->rq.ring, cmd_fd, &resp->rq_mi);
+	if (!ret) {
+		ret = rxe_odp_ring_map(&qp->sq.ring, cmd_fd, &resp->sq_mi);
 		if (ret)
-			return ret;
+			rxe_odp_ring_unmap(&qp->rq.ring);
 	}
-	ret = rxe_odp_ring_map(&qp->sq.ring, cmd_fd, &resp->sq_mi);
 	if (ret) {
-		rxe_odp_ring_unmap(&qp->rq.ring);
+		ibv_cmd_destroy_qp(&qp->vqp.qp);
 		return ret;
 	}
 
@@ -483,15 +485,11 @@ struct ibv_qp *rxe_odp_create_qp(struct ibv_pd *pd,
 
 	ret = ibv_cmd_create_qp(pd, &qp->vqp.qp, attr, &cmd, sizeof(cmd),
 				&resp.ibv_resp, sizeof(resp));
+	if (!ret)
+		ret = qp_setup(qp, pd->context->cmd_fd, &attr->cap, attr->srq,
+			       &resp.drv);
 	if (ret)
 		goto err_free;
-
-	ret = qp_setup(qp, pd->context->cmd_fd, &attr->cap, attr->srq,
-		       &resp.drv);
-	if (ret) {
-		ibv_cmd_destroy_qp(&qp->vqp.qp);
-		goto err_free;
-	}
 	return &qp->vqp.qp;
 
 err_free:
@@ -520,14 +518,11 @@ struct ibv_qp *rxe_odp_create_qp_ex(struct ibv_context *ctx,
 
 	ret = ibv_cmd_create_qp_ex2(ctx, &qp->vqp, attr, &cmd, sizeof(cmd),
 				    &resp.ibv_resp, sizeof(resp));
+	if (!ret)
+		ret = qp_setup(qp, ctx->cmd_fd, &attr->cap, attr->srq,
+			       &resp.drv);
 	if (ret)
 		goto err_free;
-
-	ret = qp_setup(qp, ctx->cmd_fd, &attr->cap, attr->srq, &resp.drv);
-	if (ret) {
-		ibv_cmd_destroy_qp(&qp->vqp.qp);
-		goto err_free;
-	}
 
 	if (attr->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) {
 		set_send_ops(qp, attr->send_ops_flags);

@@ -9,6 +9,7 @@
 
 #include "rxe_odp.h"
 
+/* Set up an SRQ the kernel has just created; destroys it if that fails. */
 static int srq_setup(struct rxe_odp_srq *srq, int cmd_fd,
 		     const struct rxe_odp_create_srq_resp *resp,
 		     unsigned int max_sge)
@@ -16,8 +17,10 @@ static int srq_setup(struct rxe_odp_srq *srq, int cmd_fd,
 	int ret;
 
 	ret = rxe_odp_ring_map(&srq->rq.ring, cmd_fd, &resp->drv.mi);
-	if (ret)
+	if (ret) {
+		ibv_cmd_destroy_srq(&srq->vsrq.srq);
 		return ret;
+	}
 
 	srq->rq.max_sge = max_sge;
 	srq->srq_num = resp->drv.srq_num;
@@ -39,14 +42,11 @@ struct ibv_srq *rxe_odp_create_srq(struct ibv_pd *pd,
 
 	ret = ibv_cmd_create_srq(pd, &srq->vsrq.srq, attr, &cmd, sizeof(cmd),
 				 &resp.ibv_resp, sizeof(resp));
+	if (!ret)
+		ret = srq_setup(srq, pd->context->cmd_fd, &resp,
+				attr->attr.max_sge);
 	if (ret)
 		goto err_free;
-
-	ret = srq_setup(srq, pd->context->cmd_fd, &resp, attr->attr.max_sge);
-	if (ret) {
-		ibv_cmd_destroy_srq(&srq->vsrq.srq);
-		goto err_free;
-	}
 	return &srq->vsrq.srq;
 
 err_free:
@@ -69,14 +69,10 @@ struct ibv_srq *rxe_odp_create_srq_ex(struct ibv_context *ctx,
 
 	ret = ibv_cmd_create_srq_ex(ctx, &srq->vsrq, attr, &cmd, sizeof(cmd),
 				    &resp.ibv_resp, sizeof(resp));
+	if (!ret)
+		ret = srq_setup(srq, ctx->cmd_fd, &resp, attr->attr.max_sge);
 	if (ret)
 		goto err_free;
-
-	ret = srq_setup(srq, ctx->cmd_fd, &resp, attr->attr.max_sge);
-	if (ret) {
-		ibv_cmd_destroy_srq(&srq->vsrq.srq);
-		goto err_free;
-	}
 	return &srq->vsrq.srq;
 
 err_free:
