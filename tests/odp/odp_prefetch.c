@@ -6,8 +6,11 @@
  * ibv_advise_mr() on rxe ODP MRs: a prefetched range takes no fault on
  * the data path afterwards (checked with the odp_faults counter), NO_FAULT
  * maps exactly the pages that are present, asynchronous prefetch happens,
- * implicit MRs prefetch too, bad arguments give the documented errno, and
- * prefetch racing with munmap is safe.
+ * implicit MRs prefetch too, one call takes many SGEs over several MRs,
+ * bad arguments (an lkey of another PD among them) give the documented
+ * errno and prefetch nothing, prefetch racing with munmap is safe, and
+ * queued prefetch work neither delays nor outlives MR deregistration or
+ * process exit.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,6 +18,8 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -22,6 +27,9 @@
 
 #define LEN	(2UL << 20)
 #define PAGE	4096UL
+#define CHUNK	(64UL << 10)
+/* for queued work: 256 MiB takes about 0.4 s to fault in the bench guest */
+#define BIG	(256UL << 20)
 
 FIXTURE(prefetch) {
 	struct rdma_loop lp;
@@ -192,12 +200,205 @@ TEST_F(prefetch, errors)
 				IBV_ADVISE_MR_FLAG_FLUSH, self->buf, PAGE));
 	ASSERT_EQ(0, advise(self, odp_ro, IBV_ADVISE_MR_ADVICE_PREFETCH,
 			    IBV_ADVISE_MR_FLAG_FLUSH, self->buf, PAGE));
+	/* a writable MR over a read-only mapping: writing is refused */
+	ASSERT_EQ(0, mprotect(self->buf, PAGE, PROT_READ));
+	ASSERT_EQ(EPERM, advise(self, self->mr, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+				IBV_ADVISE_MR_FLAG_FLUSH, self->buf, PAGE));
+	ASSERT_EQ(0, advise(self, self->mr, IBV_ADVISE_MR_ADVICE_PREFETCH,
+			    IBV_ADVISE_MR_FLAG_FLUSH, self->buf, PAGE));
+	/* an unknown advice, an unknown flag */
+	ASSERT_EQ(EOPNOTSUPP, advise(self, self->mr, 7, IBV_ADVISE_MR_FLAG_FLUSH,
+				     self->buf, PAGE));
+	ASSERT_EQ(EINVAL, advise(self, self->mr, IBV_ADVISE_MR_ADVICE_PREFETCH,
+				 IBV_ADVISE_MR_FLAG_FLUSH << 1, self->buf, PAGE));
 	/* nothing mapped behind the range: the fault fails */
 	ASSERT_EQ(0, munmap(self->buf, LEN));
 	ASSERT_EQ(EFAULT, advise(self, self->mr, IBV_ADVISE_MR_ADVICE_PREFETCH,
 				 IBV_ADVISE_MR_FLAG_FLUSH, self->buf, PAGE));
 	ibv_dereg_mr(odp_ro);
 	ibv_dereg_mr(ro);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* An untouched anonymous mapping of @len bytes with 4 KiB pages. */
+static char *map_untouched(size_t len)
+{
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, len, MADV_NOHUGEPAGE);
+	return p;
+}
+
+/*
+ * One call with 48 SGEs over two ODP MRs, in no particular order: every
+ * range is mapped afterwards, so WRITEs over both MRs take no fault.
+ */
+TEST_F(prefetch, many_sges_over_two_mrs)
+{
+	size_t len2 = LEN / 2, n1 = LEN / CHUNK, n2 = len2 / CHUNK, i;
+	struct ibv_sge sge[48];
+	struct ibv_mr *mr2;
+	long long before;
+	char *buf2;
+
+	ASSERT_EQ(ARRAY_SIZE(sge), n1 + n2);
+	buf2 = map_untouched(len2);
+	ASSERT_NE(NULL, buf2);
+	mr2 = rdma_loop_reg(&self->lp, buf2, len2, IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, mr2);
+	/* the first MR backwards, the second one interleaved with it */
+	for (i = 0; i < n1; i++)
+		sge[i + (i < n2 ? i : n2)] = (struct ibv_sge){
+			(uintptr_t)self->buf + (n1 - 1 - i) * CHUNK, CHUNK,
+			self->mr->lkey };
+	for (i = 0; i < n2; i++)
+		sge[2 * i + 1] = (struct ibv_sge){
+			(uintptr_t)buf2 + i * CHUNK, CHUNK, mr2->lkey };
+
+	ASSERT_EQ(0, ibv_advise_mr(self->lp.pd, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+				   IBV_ADVISE_MR_FLAG_FLUSH, sge, ARRAY_SIZE(sge)));
+	before = faults(self);
+	memset(self->local, 0xa5, LEN);
+	ASSERT_EQ(0, rdma_loop_stream(&self->lp, IBV_WR_RDMA_WRITE, self->lmr,
+				      self->local, self->mr, self->buf, CHUNK,
+				      LEN, n1, 8));
+	ASSERT_EQ(0, rdma_loop_stream(&self->lp, IBV_WR_RDMA_WRITE, self->lmr,
+				      self->local, mr2, buf2, CHUNK, len2, n2, 8));
+	ASSERT_EQ(before, faults(self));
+	ASSERT_EQ(0, memcmp(self->buf, self->local, LEN));
+	ASSERT_EQ(0, memcmp(buf2, self->local, len2));
+	ASSERT_EQ(0, ibv_dereg_mr(mr2));
+	munmap(buf2, len2);
+}
+
+/*
+ * An lkey of an ODP MR of another PD is no MR of this PD: ENOENT, and a
+ * call is checked whole before anything is prefetched, sync or not.
+ */
+TEST_F(prefetch, lkey_of_another_pd)
+{
+	struct ibv_pd *pd2 = ibv_alloc_pd(self->lp.ctx);
+	struct ibv_sge sge[2];
+	struct ibv_mr *mr2;
+	long long prefetches;
+
+	ASSERT_NE(NULL, pd2);
+	mr2 = ibv_reg_mr(pd2, self->buf, LEN, IBV_ACCESS_LOCAL_WRITE |
+			 IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, mr2);
+	sge[0] = (struct ibv_sge){ (uintptr_t)self->buf, LEN, self->mr->lkey };
+	sge[1] = (struct ibv_sge){ (uintptr_t)self->buf, LEN, mr2->lkey };
+
+	prefetches = rdma_loop_counter(&self->lp, "odp_prefetches");
+	ASSERT_EQ(ENOENT, ibv_advise_mr(self->lp.pd,
+					IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+					IBV_ADVISE_MR_FLAG_FLUSH, sge, 2));
+	ASSERT_EQ(ENOENT, ibv_advise_mr(self->lp.pd,
+					IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE, 0,
+					sge, 2));
+	/* nor did anything run in the background */
+	usleep(200 * 1000);
+	ASSERT_EQ(prefetches, rdma_loop_counter(&self->lp, "odp_prefetches"));
+	/* in its own PD the same lkey is fine */
+	ASSERT_EQ(0, ibv_advise_mr(pd2, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+				   IBV_ADVISE_MR_FLAG_FLUSH, &sge[1], 1));
+	ASSERT_EQ(0, ibv_dereg_mr(mr2));
+	ASSERT_EQ(0, ibv_dealloc_pd(pd2));
+}
+
+/* Queue @calls asynchronous PREFETCH_WRITEs of all of @mr. */
+static int queue_prefetches(struct ibv_pd *pd, struct ibv_mr *mr, int calls)
+{
+	struct ibv_sge sge = { (uintptr_t)mr->addr, mr->length, mr->lkey };
+	int i, ret = 0;
+
+	for (i = 0; i < calls && !ret; i++)
+		ret = ibv_advise_mr(pd, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE, 0,
+				    &sge, 1);
+	return ret;
+}
+
+/*
+ * Deregistration while prefetch work runs on the MR, with seconds more of
+ * it queued (16 x 256 MiB, 4 steps of 64 MiB each): the work stops at its
+ * next step, so dereg returns well before the work could have finished,
+ * and no prefetch of the MR runs after dereg has returned.
+ */
+TEST_F(prefetch, dereg_with_work_queued)
+{
+	long long start = rdma_loop_counter(&self->lp, "odp_prefetches");
+	const int calls = 16, steps = calls * (BIG >> 26);
+	char *big = map_untouched(BIG);
+	long long done, after;
+	struct ibv_mr *mr;
+	double t;
+	int i;
+
+	ASSERT_NE(NULL, big);
+	mr = rdma_loop_reg(&self->lp, big, BIG, IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, mr);
+	ASSERT_EQ(0, queue_prefetches(self->lp.pd, mr, calls));
+	/* wait for the first step, so that the work is under way */
+	for (i = 0; i < 500 && rdma_loop_counter(&self->lp, "odp_prefetches") == start; i++)
+		;
+	t = now();
+	ASSERT_EQ(0, ibv_dereg_mr(mr));
+	t = now() - t;
+	done = rdma_loop_counter(&self->lp, "odp_prefetches") - start;
+	TH_LOG("dereg after %lld of %d prefetch steps: %.3f s", done, steps, t);
+	ASSERT_LT(0, done);
+	ASSERT_GT(steps / 2, done);
+	ASSERT_LT(t, 2.0);
+	after = rdma_loop_counter(&self->lp, "odp_prefetches");
+	usleep(500 * 1000);
+	ASSERT_EQ(after, rdma_loop_counter(&self->lp, "odp_prefetches"));
+	munmap(big, BIG);
+}
+
+/*
+ * A process that exits with prefetch work queued (its MRs, QPs and PD are
+ * destroyed by the uverbs cleanup, not by the process): the exit does not
+ * hang and the device goes on working.
+ */
+TEST_F(prefetch, exit_with_work_queued)
+{
+	int status;
+	double t;
+	pid_t pid;
+
+	t = now();
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct rdma_loop lp = {};
+		char *big = map_untouched(BIG);
+		struct ibv_mr *mr;
+
+		if (!big || rdma_loop_open(&lp))
+			_exit(2);
+		mr = rdma_loop_reg(&lp, big, BIG, IBV_ACCESS_ON_DEMAND);
+		_exit(!mr || queue_prefetches(lp.pd, mr, 8) ? 3 : 0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	t = now() - t;
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	TH_LOG("exit with 8 x 256 MiB of prefetch queued: %.3f s", t);
+	ASSERT_LT(t, 10.0);
+	memset(self->local, 0x3c, PAGE);
+	ASSERT_EQ(IBV_WC_SUCCESS, rdma_loop_write(&self->lp, self->lmr, self->local,
+						  self->mr, self->buf, PAGE));
+	ASSERT_EQ(0, memcmp(self->buf, self->local, PAGE));
 }
 
 struct unmapper {
