@@ -17,8 +17,8 @@ import pytest
 from conftest import run
 
 HOLD = os.path.abspath('build/tests/odp_prefetch_hold')
-# 8 x 256 MiB: seconds of prefetch work in the bench guest
-HOLD_ARGS = ['256', '8']
+# 8 calls of 64 MiB: seconds of prefetch work in the bench guest
+HOLD_ARGS = ['512', '8']
 
 
 @pytest.fixture

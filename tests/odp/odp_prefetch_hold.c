@@ -3,8 +3,9 @@
  * usage: odp_prefetch_hold MIB CALLS
  *
  * A helper for tests/guest/test_teardown.py, not a test itself: registers
- * an ODP MR of MIB MiB (untouched memory), queues CALLS asynchronous
- * PREFETCH_WRITEs of all of it, prints "queued" and then holds the device
+ * an ODP MR of MIB MiB (untouched memory), queues one asynchronous
+ * PREFETCH_WRITE for each of CALLS equal parts of it (each has pages to
+ * fault in), prints "queued" and then holds the device
  * open until its standard input reaches EOF. It exits without destroying
  * anything, so that the kernel cleans up whatever work is still queued.
  */
@@ -50,8 +51,8 @@ int main(int argc, char **argv)
 		perror("odp_prefetch_hold: ODP registration");
 		return 1;
 	}
-	sge = (struct ibv_sge){ (uintptr_t)buf, mib << 20, mr->lkey };
-	for (i = 0; i < calls; i++) {
+	sge = (struct ibv_sge){ (uintptr_t)buf, (mib << 20) / calls, mr->lkey };
+	for (i = 0; i < calls; i++, sge.addr += sge.length) {
 		ret = ibv_advise_mr(lp.pd, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE, 0,
 				    &sge, 1);
 		if (ret) {
