@@ -448,9 +448,33 @@ static unsigned long move_all(char *buf, long page, int node)
 	return moved;
 }
 
+/* AnonHugePages of the mapping that holds @addr, in KiB, or -1. */
+static long anon_huge_kb(const void *addr)
+{
+	unsigned long start, end;
+	bool in_vma = false;
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return -1;
+	while (kb < 0 && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2)
+			in_vma = (uintptr_t)addr >= start && (uintptr_t)addr < end;
+		else if (in_vma && !strncmp(line, "AnonHugePages:", 14))
+			kb = atol(line + 14);
+	}
+	fclose(f);
+	return kb;
+}
+
 /*
  * NUMA migration: the pages of the ODP MR move (ODP does not pin) and the
  * data follows them, while those of the pinned MR stay where they are.
+ * Huge pages move whole: a THP stays a THP (the MR maps it with 4 KiB
+ * entries, all invalidated at once), hugetlb pages come from the other
+ * node's pool.
  */
 TEST_F(odp, numa_move_pages)
 {
@@ -460,8 +484,6 @@ TEST_F(odp, numa_move_pages)
 
 	if (numa_available() < 0 || numa_num_configured_nodes() < 2)
 		SKIP(return, "needs 2 NUMA nodes");
-	if (variant->kind == MEM_HUGETLB || variant->kind == MEM_THP)
-		SKIP(return, "huge pages migrate as a whole; covered by anon");
 	/* the pinned buffer: nothing moves to the other node */
 	other = !on_node(self->local, self->page, 0);
 	before = on_node(self->local, self->page, other);
@@ -469,10 +491,19 @@ TEST_F(odp, numa_move_pages)
 	ASSERT_EQ(before, on_node(self->local, self->page, other));
 
 	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 14));
+	if (variant->kind == MEM_THP)
+		ASSERT_EQ(BUF_LEN >> 10, anon_huge_kb(self->buf))
+			TH_LOG("the buffer is not backed by THPs");
 	ASSERT_EQ(pages, move_all(self->buf, self->page, 0));
+	/* map every page in the MR again, so that the next move unmaps them */
+	ASSERT_EQ(IBV_WC_SUCCESS, read_all(self));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, BUF_LEN, 14));
 	inval = counter(self, "odp_invalidations");
 	ASSERT_EQ(pages, move_all(self->buf, self->page, 1));
 	ASSERT_LT(inval, counter(self, "odp_invalidations"));
+	if (variant->kind == MEM_THP)
+		ASSERT_EQ(BUF_LEN >> 10, anon_huge_kb(self->buf))
+			TH_LOG("a THP was split on the way");
 
 	ASSERT_EQ(IBV_WC_SUCCESS, read_all(self));
 	ASSERT_EQ(-1, pattern_bad(self->local, 0, BUF_LEN, 14));
