@@ -113,7 +113,12 @@ static int cq_next_poll(struct ibv_cq_ex *ibcq)
 {
 	struct rxe_odp_cq *cq = cqex_to_rcq(ibcq);
 
-	cq->cur_index = ring_next(cq->ring.buf, cq->cur_index);
+	/*
+	 * After ENOENT cur_index is the first slot not consumed yet: look at
+	 * it again (callers retry next_poll until a completion comes).
+	 */
+	if (cq->cur)
+		cq->cur_index = ring_next(cq->ring.buf, cq->cur_index);
 	if (cq_cur_empty(cq)) {
 		cq->cur = NULL;
 		return ENOENT;

@@ -6,7 +6,8 @@
  * exact status checked: an iova that differs from the address, WRs whose
  * SGEs mix ODP and pinned MRs, UC write and send, memory windows bound to
  * an ODP MR, ibv_rereg_mr, implicit ODP over memory mapped after the
- * registration (and its errors), bounds, zero-length transfers.
+ * registration (and its errors), bounds, zero-length transfers; and the
+ * provider's extended CQ polled the way rdma-core's own tests poll it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -316,6 +318,83 @@ TEST_F(verbs, implicit_covers_new_mappings)
 	}
 	ASSERT_EQ(0, ibv_dereg_mr(imr));
 	munmap(later, LEN);
+}
+
+/* Post a signaled RDMA WRITE of XFER bytes into the ODP MR on @lp's QP. */
+static int post_write(struct _test_data_verbs *self, struct rdma_loop *lp,
+		      uint64_t wr_id)
+{
+	struct ibv_sge sge = { (uintptr_t)self->pin, XFER, self->pin_mr->lkey };
+	struct ibv_send_wr wr = {
+		.wr_id = wr_id, .sg_list = &sge, .num_sge = 1,
+		.opcode = IBV_WR_RDMA_WRITE, .send_flags = IBV_SEND_SIGNALED,
+		.wr.rdma = { (uintptr_t)self->odp, self->odp_mr->rkey },
+	}, *bad;
+
+	return ibv_post_send(lp->qp[0], &wr, &bad);
+}
+
+/* Call @poll (start or next) until it is not ENOENT, for 10 s at most. */
+#define POLL_WAIT(poll) ({						\
+	time_t end_ = time(NULL) + 10;					\
+	int ret_;							\
+	while ((ret_ = (poll)) == ENOENT && time(NULL) < end_)		\
+		;							\
+	ret_;								\
+})
+
+/*
+ * Extended CQ: ibv_next_poll() may be called again after it returned
+ * ENOENT (rdma-core's tests/utils.py polls that way). It must then report
+ * the next completion once it comes, never one already reported nor a slot
+ * the kernel has not written, and end_poll must consume exactly what was
+ * reported.
+ */
+TEST_F(verbs, cq_ex_next_poll_after_enoent)
+{
+	struct ibv_cq_init_attr_ex attr = {
+		.cqe = 16, .wc_flags = IBV_WC_EX_WITH_BYTE_LEN,
+	};
+	struct ibv_poll_cq_attr poll_attr = {};
+	struct rdma_loop pair = self->lp;
+	struct ibv_cq_ex *cq;
+	struct ibv_wc wc;
+	int i;
+
+	cq = ibv_create_cq_ex(self->lp.ctx, &attr);
+	ASSERT_NE(NULL, cq);
+	pair.qp[0] = NULL;
+	pair.qp[1] = NULL;
+	pair.cq[0] = ibv_cq_ex_to_cq(cq);
+	pair.cq[1] = ibv_create_cq(self->lp.ctx, 16, NULL, NULL, 0);
+	ASSERT_NE(NULL, pair.cq[1]);
+	ASSERT_EQ(0, rdma_loop_connect(&pair));
+
+	ASSERT_EQ(0, post_write(self, &pair, 1));
+	ASSERT_EQ(0, post_write(self, &pair, 2));
+	ASSERT_EQ(0, POLL_WAIT(ibv_start_poll(cq, &poll_attr)));
+	ASSERT_EQ(1, cq->wr_id);
+	ASSERT_EQ(IBV_WC_SUCCESS, cq->status);
+	ASSERT_EQ(0, POLL_WAIT(ibv_next_poll(cq)));
+	ASSERT_EQ(2, cq->wr_id);
+	ASSERT_EQ(XFER, ibv_wc_read_byte_len(cq));
+	/* nothing more, however often it is asked */
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(ENOENT, ibv_next_poll(cq));
+	/* a completion that comes after ENOENT is the next one reported */
+	ASSERT_EQ(0, post_write(self, &pair, 3));
+	ASSERT_EQ(0, POLL_WAIT(ibv_next_poll(cq)));
+	ASSERT_EQ(3, cq->wr_id);
+	ASSERT_EQ(ENOENT, ibv_next_poll(cq));
+	ibv_end_poll(cq);
+
+	/* all three were consumed, and the ring goes on from there */
+	ASSERT_EQ(0, ibv_poll_cq(pair.cq[0], 1, &wc));
+	ASSERT_EQ(0, post_write(self, &pair, 4));
+	ASSERT_EQ(0, POLL_WAIT(ibv_poll_cq(pair.cq[0], 1, &wc) ? 0 : ENOENT));
+	ASSERT_EQ(4, wc.wr_id);
+	ASSERT_EQ(IBV_WC_SUCCESS, wc.status);
+	rdma_loop_close_pair(&pair);
 }
 
 TEST_HARNESS_MAIN
