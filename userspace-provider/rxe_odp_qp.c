@@ -240,6 +240,17 @@ static void wr_set_ud_addr(struct ibv_qp_ex *ibqp, struct ibv_ah *ah,
 		set_ud(wqe, ah, remote_qpn, remote_qkey);
 }
 
+/* Total length of an SGE list, or -1 if it does not fit in a message. */
+static int64_t sge_total(const struct ibv_sge *sg, size_t num_sge)
+{
+	uint64_t length = 0;
+	size_t i;
+
+	for (i = 0; i < num_sge; i++)
+		length += sg[i].length;
+	return length > UINT32_MAX ? -1 : (int64_t)length;
+}
+
 static void set_dma_length(struct rxe_send_wqe *wqe, uint32_t length)
 {
 	wqe->dma.length = length;
@@ -265,17 +276,19 @@ static void wr_set_sge_list(struct ibv_qp_ex *ibqp, size_t num_sge,
 {
 	struct rxe_odp_qp *qp = qpex_to_rqp(ibqp);
 	struct rxe_send_wqe *wqe = wr_last(ibqp);
-	uint32_t length = 0;
-	size_t i;
+	int64_t length;
 
 	if (!wqe)
 		return;
 	if (num_sge > qp->sq.max_sge) {
+		qp->err = ENOSPC;
+		return;
+	}
+	length = sge_total(sg, num_sge);
+	if (length < 0) {
 		qp->err = EINVAL;
 		return;
 	}
-	for (i = 0; i < num_sge; i++)
-		length += sg[i].length;
 	memcpy(wqe->dma.sge, sg, num_sge * sizeof(*sg));
 	wqe->dma.num_sge = num_sge;
 	set_dma_length(wqe, length);
@@ -575,8 +588,6 @@ static int check_send_wr(struct rxe_odp_qp *qp, const struct ibv_send_wr *wr,
 {
 	enum ibv_qp_type type = qp->vqp.qp.qp_type;
 
-	if (wr->num_sge < 0 || (unsigned int)wr->num_sge > qp->sq.max_sge)
-		return EINVAL;
 	if ((wr->send_flags & IBV_SEND_INLINE) && length > qp->sq.max_inline)
 		return EINVAL;
 
@@ -663,12 +674,14 @@ static int post_one_send(struct rxe_odp_qp *qp, uint32_t *prod,
 {
 	struct rxe_queue_buf *q = qp->sq.ring.buf;
 	struct rxe_send_wqe *wqe;
-	uint32_t length = 0;
-	int i, ret;
+	int64_t length;
+	int ret;
 
-	for (i = 0; i < wr->num_sge; i++)
-		length += wr->sg_list[i].length;
-
+	if (wr->num_sge < 0 || (unsigned int)wr->num_sge > qp->sq.max_sge)
+		return EINVAL;
+	length = sge_total(wr->sg_list, wr->num_sge);
+	if (length < 0)
+		return EINVAL;
 	ret = check_send_wr(qp, wr, length);
 	if (ret)
 		return ret;
@@ -746,17 +759,16 @@ static int post_one_recv(struct rxe_odp_wq *rq, uint32_t prod,
 {
 	struct rxe_queue_buf *q = rq->ring.buf;
 	struct rxe_recv_wqe *wqe;
-	uint32_t length = 0;
-	int i;
+	int64_t length;
 
 	if (wr->num_sge < 0 || (unsigned int)wr->num_sge > rq->max_sge)
+		return EINVAL;
+	length = sge_total(wr->sg_list, wr->num_sge);
+	if (length < 0)
 		return EINVAL;
 	if (ring_next(q, prod) ==
 	    atomic_load_explicit(ring_cons(q), memory_order_acquire))
 		return ENOMEM;
-
-	for (i = 0; i < wr->num_sge; i++)
-		length += wr->sg_list[i].length;
 
 	wqe = ring_slot(q, prod);
 	memset(wqe, 0, sizeof(*wqe));

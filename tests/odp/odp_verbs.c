@@ -397,4 +397,32 @@ TEST_F(verbs, cq_ex_next_poll_after_enoent)
 	rdma_loop_close_pair(&pair);
 }
 
+/*
+ * SGE lengths whose sum does not fit in 32 bits: refused (EINVAL), not
+ * wrapped to a short length that passes the inline limit (which made
+ * the provider copy 4 GiB into the ring); the QP works on.
+ */
+TEST_F(verbs, sge_length_overflow_refused)
+{
+	struct ibv_sge sge[2] = {
+		{ (uintptr_t)self->pin, 0xfffffff0, self->pin_mr->lkey },
+		{ (uintptr_t)self->pin, 0x20, self->pin_mr->lkey },
+	};
+	struct ibv_send_wr wr = {
+		.sg_list = sge, .num_sge = 2, .opcode = IBV_WR_RDMA_WRITE,
+		.send_flags = IBV_SEND_SIGNALED,
+		.wr.rdma = { (uintptr_t)self->odp, self->odp_mr->rkey },
+	}, *bad;
+
+	ASSERT_EQ(EINVAL, ibv_post_send(self->lp.qp[0], &wr, &bad));
+	ASSERT_EQ(&wr, bad);
+	wr.send_flags |= IBV_SEND_INLINE;
+	ASSERT_EQ(EINVAL, ibv_post_send(self->lp.qp[0], &wr, &bad));
+	fill(self->pin, XFER, 12);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_write(&self->lp, self->pin_mr, self->pin,
+				  self->odp_mr, self->odp, XFER));
+	ASSERT_TRUE(same(self->pin, self->odp, XFER));
+}
+
 TEST_HARNESS_MAIN
