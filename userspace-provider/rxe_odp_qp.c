@@ -353,11 +353,17 @@ static void wr_start(struct ibv_qp_ex *ibqp)
 					     memory_order_relaxed);
 }
 
+/*
+ * The doorbell runs the kernel's requester, which may sleep faulting ODP
+ * pages in: ring it after unlocking, as post_send does, so that other
+ * threads posting to the QP do not spin meanwhile.
+ */
 static int wr_complete(struct ibv_qp_ex *ibqp)
 {
 	struct rxe_odp_qp *qp = qpex_to_rqp(ibqp);
 	struct rxe_queue_buf *q = qp->sq.ring.buf;
 	int ret = qp->err;
+	bool ring = false;
 
 	if (!ret && !sq_can_post(&qp->vqp.qp))
 		ret = EINVAL;
@@ -365,10 +371,10 @@ static int wr_complete(struct ibv_qp_ex *ibqp)
 	    atomic_load_explicit(ring_prod(q), memory_order_relaxed)) {
 		atomic_store_explicit(ring_prod(q), qp->cur_index,
 				      memory_order_release);
-		ret = doorbell(qp);
+		ring = true;
 	}
 	pthread_spin_unlock(&qp->sq.lock);
-	return ret;
+	return ring ? doorbell(qp) : ret;
 }
 
 static void wr_abort(struct ibv_qp_ex *ibqp)
