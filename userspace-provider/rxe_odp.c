@@ -210,10 +210,9 @@ static int rxe_odp_fill_av(struct rxe_odp_ah *ah, struct ibv_pd *pd,
 	union ibv_gid sgid;
 	int ret;
 
-	ret = ibv_query_gid(pd->context, attr->port_num,
-			    attr->grh.sgid_index, &sgid);
-	if (ret)
-		return ret;
+	if (ibv_query_gid(pd->context, attr->port_num, attr->grh.sgid_index,
+			  &sgid))
+		return errno ? errno : EINVAL;
 
 	av->port_num = attr->port_num;
 	memcpy(av->grh.dgid.raw, attr->grh.dgid.raw, sizeof(av->grh.dgid));
@@ -227,7 +226,11 @@ static int rxe_odp_fill_av(struct rxe_odp_ah *ah, struct ibv_pd *pd,
 	gid_to_sockaddr(&sgid, &av->sgid_addr);
 	gid_to_sockaddr(&attr->grh.dgid, &av->dgid_addr);
 
-	return ibv_resolve_eth_l2_from_gid(pd->context, attr, av->dmac, NULL);
+	/* 0, a negative errno, or -1 with errno set */
+	ret = ibv_resolve_eth_l2_from_gid(pd->context, attr, av->dmac, NULL);
+	if (ret == -1)
+		return errno ? errno : EINVAL;
+	return ret < 0 ? -ret : ret;
 }
 
 static struct ibv_ah *rxe_odp_create_ah(struct ibv_pd *pd,

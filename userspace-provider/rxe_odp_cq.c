@@ -99,6 +99,11 @@ static int cq_start_poll(struct ibv_cq_ex *ibcq, struct ibv_poll_cq_attr *attr)
 
 	(void)attr;
 	pthread_spin_lock(&cq->lock);
+	if (!cq->ring.buf) {
+		/* the ring could not be mapped again after a resize */
+		pthread_spin_unlock(&cq->lock);
+		return EIO;
+	}
 	cq->cur_index = atomic_load_explicit(ring_cons(cq->ring.buf),
 					     memory_order_relaxed);
 	if (cq_cur_empty(cq)) {
@@ -286,6 +291,11 @@ int rxe_odp_poll_cq(struct ibv_cq *ibcq, int ne, struct ibv_wc *wc)
 
 	pthread_spin_lock(&cq->lock);
 	q = cq->ring.buf;
+	if (!q) {
+		/* the ring could not be mapped again after a resize */
+		pthread_spin_unlock(&cq->lock);
+		return -1;
+	}
 	cons = atomic_load_explicit(ring_cons(q), memory_order_relaxed);
 	prod = atomic_load_explicit(ring_prod(q), memory_order_acquire);
 	for (n = 0; n < ne && cons != prod; n++) {

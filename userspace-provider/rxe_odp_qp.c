@@ -73,7 +73,7 @@ static struct rxe_send_wqe *wr_new(struct ibv_qp_ex *ibqp, uint32_t opcode)
 	if (qp->err)
 		return NULL;
 	if (sq_full(q, qp->cur_index)) {
-		qp->err = ENOMEM;
+		qp->err = ENOSPC;
 		return NULL;
 	}
 
@@ -314,7 +314,7 @@ static void wr_set_inline_data_list(struct ibv_qp_ex *ibqp, size_t num_buf,
 	for (i = 0; i < num_buf; i++)
 		length += buf[i].length;
 	if (length > qp->sq.max_inline) {
-		qp->err = EINVAL;
+		qp->err = ENOSPC;
 		return;
 	}
 
@@ -336,7 +336,7 @@ static void wr_set_inline_data(struct ibv_qp_ex *ibqp, void *addr,
 	if (!wqe)
 		return;
 	if (length > qp->sq.max_inline) {
-		qp->err = EINVAL;
+		qp->err = ENOSPC;
 		return;
 	}
 	memcpy(wqe->dma.inline_data, addr, length);
@@ -712,6 +712,8 @@ int rxe_odp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	int ret = 0, db;
 
 	*bad_wr = NULL;
+	if (!wr)
+		return EINVAL;
 	if (!sq_can_post(ibqp)) {
 		*bad_wr = wr;
 		return EINVAL;
@@ -794,8 +796,16 @@ int rxe_odp_post_recv_list(struct rxe_odp_wq *rq, struct ibv_recv_wr *wr,
 	uint32_t prod, start;
 	int ret = 0;
 
+	if (!wr)
+		return EINVAL;
 	pthread_spin_lock(&rq->lock);
 	q = rq->ring.buf;
+	if (!q) {
+		/* an SRQ whose ring could not be mapped again after a resize */
+		pthread_spin_unlock(&rq->lock);
+		*bad_wr = wr;
+		return EIO;
+	}
 	start = atomic_load_explicit(ring_prod(q), memory_order_relaxed);
 	for (prod = start; wr; wr = wr->next) {
 		ret = post_one_recv(rq, prod, wr);
