@@ -314,6 +314,12 @@ static struct ib_umem_odp *rxe_odp_chunk(struct rxe_odp *odp, u64 va, u64 end,
 {
 	struct ib_umem_odp *umem;
 
+	/*
+	 * An implicit MR ends at TASK_SIZE, inside its last child's chunk:
+	 * an address past it would be found in that child with 0 bytes.
+	 */
+	if (va >= odp->end)
+		return ERR_PTR(-EFAULT);
 	umem = odp->umem->is_implicit_odp ? rxe_odp_child(odp, va) : odp->umem;
 	/* last bytes, not ends: the chunk may end at the top of the space */
 	if (!IS_ERR(umem))

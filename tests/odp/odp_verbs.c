@@ -425,4 +425,69 @@ TEST_F(verbs, sge_length_overflow_refused)
 	ASSERT_TRUE(same(self->pin, self->odp, XFER));
 }
 
+/* The top of x86-64 user space: TASK_SIZE, where an implicit MR ends. */
+#define USER_TOP	0x7ffffffff000ULL
+
+/*
+ * An implicit MR ends at TASK_SIZE, in the middle of its last 64 MiB
+ * child: accesses that reach past it (from a page mapped just below) fail
+ * with an access error, neither spin on an empty chunk nor read past the
+ * child's page array. RC only (UC has no NAK).
+ */
+TEST_F(verbs, implicit_access_past_top_of_user_space)
+{
+	char *top = (char *)(uintptr_t)(USER_TOP - 4096);
+	struct ibv_sge sge = { USER_TOP - 8, 16, 0 };
+	struct ibv_mr *imr;
+	uint64_t *result;
+	int ret;
+
+	if (variant->qp_type != IBV_QPT_RC)
+		SKIP(return, "UC has no NAK for a failed remote access");
+	if (mmap(top, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+		 MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != top)
+		SKIP(return, "the page below TASK_SIZE is in use: %s",
+		     strerror(errno));
+	imr = ibv_reg_mr(self->lp.pd, NULL, SIZE_MAX,
+			 IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+			 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC |
+			 IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, imr);
+
+	/* the last page itself works, and creates the last child */
+	fill(self->pin, 64, 13);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_write(&self->lp, self->pin_mr, self->pin, imr,
+				  (void *)(uintptr_t)(USER_TOP - 64), 64));
+	ASSERT_TRUE(same(self->pin, (void *)(uintptr_t)(USER_TOP - 64), 64));
+	/* 8 bytes below TASK_SIZE and 8 past it */
+	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  rdma_loop_write(&self->lp, self->pin_mr, self->pin, imr,
+				  (void *)(uintptr_t)(USER_TOP - 8), 16));
+	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  rdma_loop_read(&self->lp, self->pin_mr, self->pin, imr,
+				 (void *)(uintptr_t)(USER_TOP - 8), 16));
+	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+	result = (uint64_t *)self->pin;
+	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  rdma_loop_fetch_add(&self->lp, self->pin_mr, result, imr,
+				      (uint64_t *)(uintptr_t)USER_TOP, 1));
+	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+	/* prefetch, where the provider has it */
+	sge.lkey = imr->lkey;
+	ret = ibv_advise_mr(self->lp.pd, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+			    IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1);
+	if (ret != EOPNOTSUPP)
+		ASSERT_EQ(EFAULT, ret);
+	/* and the MR goes on working */
+	fill(self->pin, 64, 14);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_write(&self->lp, self->pin_mr, self->pin, imr,
+				  (void *)(uintptr_t)(USER_TOP - 64), 64));
+	ASSERT_TRUE(same(self->pin, (void *)(uintptr_t)(USER_TOP - 64), 64));
+	ASSERT_EQ(0, ibv_dereg_mr(imr));
+	munmap(top, 4096);
+}
+
 TEST_HARNESS_MAIN
