@@ -356,6 +356,8 @@ static int rxe_odp_set_pages(struct ib_umem_odp *umem,
 	unsigned int shift = umem->page_shift;
 	unsigned long npfns = (range->end - range->start) >> PAGE_SHIFT;
 	unsigned long idx = (range->start - ib_umem_start(umem)) >> shift;
+	unsigned long pfn_base = (range->start - ib_umem_start(umem)) >>
+				 PAGE_SHIFT;
 	unsigned long i;
 
 	lockdep_assert_held(&umem->umem_mutex);
@@ -365,6 +367,10 @@ static int rxe_odp_set_pages(struct ib_umem_odp *umem,
 		struct page *page;
 		u64 perm;
 
+		/*
+		 * Absent (PREFETCH_NO_FAULT): leave the entry alone, another
+		 * fault may have mapped the page since this lookup.
+		 */
 		if (!(pfn & HMM_PFN_VALID))
 			continue;
 		/* a 4 KiB page in the middle of a hugetlb umem's 2 MiB one */
@@ -373,6 +379,9 @@ static int rxe_odp_set_pages(struct ib_umem_odp *umem,
 		page = hmm_pfn_to_page(pfn);
 		if (WARN_ON_ONCE(is_device_private_page(page)))
 			return -EFAULT;
+		/* the unmap path finds the page to dirty through pfn_list */
+		memcpy(&umem->pfn_list[pfn_base + i], &range->hmm_pfns[i],
+		       BIT(shift - PAGE_SHIFT) * sizeof(*umem->pfn_list));
 
 		perm = ODP_READ_ALLOWED_BIT;
 		if (pfn & HMM_PFN_WRITE)
@@ -463,9 +472,10 @@ static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
  * record the pages in pfn_list and dma_list. Returns 0 with umem_mutex
  * held, or an error with nothing held.
  *
- * hmm_range_fault() fills a buffer of this call's own, copied to pfn_list
- * under umem_mutex: another fault on the umem writing pfn_list unlocked
- * could otherwise store a pfn an invalidation has already taken away.
+ * hmm_range_fault() fills a buffer of this call's own, whose valid entries
+ * go to pfn_list under umem_mutex: another fault on the umem writing
+ * pfn_list unlocked could otherwise store a pfn an invalidation has
+ * already taken away.
  *
  * ib_umem_odp_map_dma_and_lock() retries without bound. Here a fault
  * fails with -EAGAIN, which the data path reports as an access error,
@@ -524,9 +534,6 @@ static int rxe_odp_fault_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 		cond_resched();
 	}
 	if (!ret) {
-		memcpy(&umem->pfn_list[(range.start - ib_umem_start(umem)) >>
-				       PAGE_SHIFT],
-		       range.hmm_pfns, npfns * sizeof(*range.hmm_pfns));
 		ret = rxe_odp_set_pages(umem, &range);
 		if (ret)
 			mutex_unlock(&umem->umem_mutex);
