@@ -94,9 +94,6 @@ static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 	else if (!mutex_trylock(&umem->umem_mutex))
 		return false;
 
-	/* a fault in progress on this range sees the change and retries */
-	mmu_interval_set_seq(mni, cur_seq);
-
 	/*
 	 * Whole umem pages (2 MiB for hugetlb) that the range touches. Clamp
 	 * before aligning: range->end is ULONG_MAX on mm release, and
@@ -106,8 +103,15 @@ static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 			   BIT(umem->page_shift));
 	end = ALIGN(min_t(u64, ib_umem_end(umem), range->end),
 		    BIT(umem->page_shift));
+	/*
+	 * Log the range before changing the sequence: a fault that sees the
+	 * new sequence (hmm_range_fault() returning -EBUSY, without
+	 * umem_mutex) must find its range in the log.
+	 */
 	if (odp)
 		rxe_odp_log_inval(odp, start, end);
+	/* a fault in progress on this range sees the change and retries */
+	mmu_interval_set_seq(mni, cur_seq);
 	npages = umem->npages;
 	ib_umem_odp_unmap_dma_pages(umem, start, end);
 	if (odp && umem->npages != npages)
@@ -430,7 +434,8 @@ static bool rxe_odp_range_refused(struct mm_struct *mm, u64 start, u64 end)
  * invalidated ranges decides whether one hit this range.
  */
 static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
-			     struct hmm_range *range, bool *hit)
+			     struct hmm_range *range, bool *hit,
+			     unsigned long *start)
 {
 	struct mm_struct *mm = umem->umem.owning_mm;
 	/*
@@ -442,6 +447,8 @@ static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
 
 	range->notifier_seq = mmu_interval_read_begin(range->notifier);
 	mmap_read_lock(mm);
+	/* the attempt starts here: waiting above is not charged to it */
+	*start = jiffies;
 	if (rxe_odp_range_refused(mm, range->start, range->end))
 		ret = -EFAULT;
 	else
@@ -481,8 +488,8 @@ static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
  * fails with -EAGAIN, which the data path reports as an access error,
  * once its attempts overtaken by invalidations of its own range took
  * RXE_ODP_FAULT_TIMEOUT_MS in all, or its attempts took ten times that
- * whatever overtook them. Waiting for an invalidation to finish does not
- * count. Every retry counts in odp_fault_retries.
+ * whatever overtook them. Waiting for an invalidation to finish, or for
+ * mmap_lock, does not count. Every retry counts in odp_fault_retries.
  */
 static int rxe_odp_fault_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 			      u64 va, u64 len, u64 perm, bool fault)
@@ -516,10 +523,10 @@ static int rxe_odp_fault_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 	}
 
 	for (;;) {
-		unsigned long start = jiffies, spent;
+		unsigned long start, spent;
 		bool hit;
 
-		ret = rxe_odp_try_fault(odp, umem, &range, &hit);
+		ret = rxe_odp_try_fault(odp, umem, &range, &hit, &start);
 		if (ret != -EBUSY)
 			break;
 		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULT_RETRIES);
