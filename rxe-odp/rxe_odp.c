@@ -660,7 +660,10 @@ static u64 rxe_odp_va(struct rxe_mr *mr, u64 iova)
 /*
  * Copy between @addr and [iova, iova + length) of an ODP MR, faulting the
  * pages in as needed (with write permission when copying into the MR).
- * Called from process context (rxe tasks run from a workqueue).
+ * Called from process context (rxe tasks run from a workqueue). Whatever
+ * made the access fail (no VMA, no permission, the fault budget, memory
+ * for a child), it is -EFAULT: an access error for the work request
+ * (IB_WC_LOC_PROT_ERR on the requester, a NAK for remote access).
  */
 int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr, int length,
 		    enum rxe_mr_copy_dir dir)
@@ -683,10 +686,10 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr, int length,
 
 		umem = rxe_odp_chunk(odp, va, end, &bytes);
 		if (IS_ERR(umem))
-			return PTR_ERR(umem);
+			return -EFAULT;
 		err = rxe_odp_access_lock(odp, umem, va, bytes, write);
 		if (err)
-			return err;
+			return -EFAULT;
 		rxe_odp_copy_locked(umem, va, addr, bytes, dir);
 		mutex_unlock(&umem->umem_mutex);
 
