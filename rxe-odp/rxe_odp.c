@@ -748,6 +748,24 @@ void rxe_odp_unlock(struct ib_umem_odp *umem)
 	mutex_unlock(&umem->umem_mutex);
 }
 
+/*
+ * Asynchronous prefetch runs here rather than on rxe_wq: however much of
+ * it users queue, it cannot hold up the QP tasks. Module unload drains it.
+ */
+static struct workqueue_struct *rxe_odp_prefetch_wq;
+
+int rxe_odp_init(void)
+{
+	rxe_odp_prefetch_wq = alloc_workqueue("rxe_odp_prefetch", WQ_UNBOUND,
+					      0);
+	return rxe_odp_prefetch_wq ? 0 : -ENOMEM;
+}
+
+void rxe_odp_exit(void)
+{
+	destroy_workqueue(rxe_odp_prefetch_wq);
+}
+
 /* One SGE of an advise_mr() call, with a reference on its MR. */
 struct rxe_odp_prefetch_sge {
 	struct rxe_mr		*mr;
@@ -763,24 +781,49 @@ struct rxe_odp_prefetch_work {
 };
 
 /*
- * Prefetch one range: fault it in (for writing with PREFETCH_WRITE), or
- * with PREFETCH_NO_FAULT map only the pages that are present already.
+ * Drop the references on the MRs of @sge that are being deregistered
+ * (rxe_dereg_mr() marks them invalid, then waits for the references): a
+ * dereg must not wait for the prefetch of other MRs of the same call.
  */
-static int rxe_odp_prefetch_range(struct rxe_mr *mr, u64 iova, u32 length,
-				  enum ib_uverbs_advise_mr_advice advice)
+static void rxe_odp_prefetch_put_dead(struct rxe_odp_prefetch_sge *sge,
+				      u32 num_sge)
+{
+	u32 i;
+
+	for (i = 0; i < num_sge; i++) {
+		if (sge[i].mr &&
+		    READ_ONCE(sge[i].mr->state) != RXE_MR_STATE_VALID) {
+			rxe_put(sge[i].mr);
+			sge[i].mr = NULL;
+		}
+	}
+}
+
+/*
+ * Prefetch range @i of @sge chunk by chunk: fault it in (for writing with
+ * PREFETCH_WRITE), or with PREFETCH_NO_FAULT map only the pages that are
+ * present already. Between chunks, MRs being destroyed are let go and a
+ * synchronous caller that got a fatal signal stops.
+ */
+static int rxe_odp_prefetch_range(struct rxe_odp_prefetch_sge *sge,
+				  u32 num_sge, u32 i,
+				  enum ib_uverbs_advise_mr_advice advice,
+				  bool sync)
 {
 	bool write = advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE;
-	struct rxe_odp *odp = mr->odp;
-	u64 va = rxe_odp_va(mr, iova), end = va + length;
+	struct rxe_odp *odp = sge[i].mr->odp;
+	u64 va = rxe_odp_va(sge[i].mr, sge[i].iova), end = va + sge[i].length;
 	int ret;
 
 	while (va < end) {
 		struct ib_umem_odp *umem;
 		u64 bytes;
 
-		/* the MR is being destroyed: its dereg waits for this work */
-		if (mr->state != RXE_MR_STATE_VALID)
+		rxe_odp_prefetch_put_dead(sge, num_sge);
+		if (!sge[i].mr)
 			return -ENOENT;
+		if (sync && fatal_signal_pending(current))
+			return -EINTR;
 		umem = rxe_odp_chunk(odp, va, end, &bytes);
 		if (IS_ERR(umem))
 			return PTR_ERR(umem);
@@ -800,14 +843,14 @@ static int rxe_odp_prefetch_range(struct rxe_mr *mr, u64 iova, u32 length,
 }
 
 static int rxe_odp_prefetch(enum ib_uverbs_advise_mr_advice advice,
-			    struct rxe_odp_prefetch_sge *sge, u32 num_sge)
+			    struct rxe_odp_prefetch_sge *sge, u32 num_sge,
+			    bool sync)
 {
 	int ret = 0;
 	u32 i;
 
 	for (i = 0; i < num_sge && !ret; i++)
-		ret = rxe_odp_prefetch_range(sge[i].mr, sge[i].iova,
-					     sge[i].length, advice);
+		ret = rxe_odp_prefetch_range(sge, num_sge, i, advice, sync);
 	return ret;
 }
 
@@ -826,7 +869,7 @@ static void rxe_odp_prefetch_work(struct work_struct *w)
 	struct rxe_odp_prefetch_work *work =
 		container_of(w, struct rxe_odp_prefetch_work, work);
 
-	rxe_odp_prefetch(work->advice, work->sge, work->num_sge);
+	rxe_odp_prefetch(work->advice, work->sge, work->num_sge, false);
 	rxe_odp_put_sges(work->sge, work->num_sge);
 	kfree(work);
 }
@@ -859,7 +902,7 @@ static int rxe_odp_prefetch_sge(struct rxe_pd *pd,
  * IB_UVERBS_ADVISE_MR_FLAG_FLUSH the pages are mapped when this returns;
  * otherwise the work is queued and this returns once the SGEs are checked.
  * Queued work holds references on the MRs (their destruction waits for it)
- * and runs on rxe_wq, which module unload drains.
+ * and runs on rxe_odp_prefetch_wq, which module unload drains.
  */
 int rxe_odp_advise_mr(struct ib_pd *ibpd,
 		      enum ib_uverbs_advise_mr_advice advice, u32 flags,
@@ -891,7 +934,7 @@ int rxe_odp_advise_mr(struct ib_pd *ibpd,
 					   &work->sge[i]);
 
 	if (!err && (flags & IB_UVERBS_ADVISE_MR_FLAG_FLUSH))
-		err = rxe_odp_prefetch(advice, work->sge, num_sge);
+		err = rxe_odp_prefetch(advice, work->sge, num_sge, true);
 	if (err || (flags & IB_UVERBS_ADVISE_MR_FLAG_FLUSH)) {
 		rxe_odp_put_sges(work->sge, num_sge);
 		kfree(work);
@@ -899,6 +942,6 @@ int rxe_odp_advise_mr(struct ib_pd *ibpd,
 	}
 
 	INIT_WORK(&work->work, rxe_odp_prefetch_work);
-	queue_work(rxe_wq, &work->work);
+	queue_work(rxe_odp_prefetch_wq, &work->work);
 	return 0;
 }

@@ -372,6 +372,44 @@ TEST_F(prefetch, dereg_with_work_queued)
 }
 
 /*
+ * One asynchronous call over two MRs, a large one first: deregistering
+ * the small one while the large one is being prefetched does not wait for
+ * that (the work lets an MR being destroyed go at its next step).
+ */
+TEST_F(prefetch, dereg_one_mr_of_a_call)
+{
+	const size_t len = 16 * STEP;
+	struct ibv_mr *big_mr, *small_mr;
+	long long start, done;
+	struct ibv_sge sge[2];
+	char *raw, *big;
+	double t;
+
+	raw = map_untouched(len + STEP);
+	ASSERT_NE(NULL, raw);
+	big = (char *)(((uintptr_t)raw + STEP - 1) & ~(STEP - 1));
+	big_mr = rdma_loop_reg(&self->lp, big, len, IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, big_mr);
+	small_mr = rdma_loop_reg(&self->lp, self->buf, LEN, IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, small_mr);
+	sge[0] = (struct ibv_sge){ (uintptr_t)big, len, big_mr->lkey };
+	sge[1] = (struct ibv_sge){ (uintptr_t)self->buf, LEN, small_mr->lkey };
+	start = rdma_loop_counter(&self->lp, "odp_prefetches");
+	ASSERT_EQ(0, ibv_advise_mr(self->lp.pd,
+				   IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE, 0, sge, 2));
+	t = now();
+	ASSERT_EQ(0, ibv_dereg_mr(small_mr));
+	t = now() - t;
+	done = rdma_loop_counter(&self->lp, "odp_prefetches") - start;
+	TH_LOG("dereg of the second MR after %lld of 16 steps of the first: %.3f s",
+	       done, t);
+	/* waiting for the first MR's prefetch would take all 16 steps */
+	ASSERT_GT(8, done);
+	ASSERT_EQ(0, ibv_dereg_mr(big_mr));
+	munmap(raw, len + STEP);
+}
+
+/*
  * A process that exits with prefetch work queued (its MRs, QPs and PD are
  * destroyed by the uverbs cleanup, not by the process): the exit does not
  * hang and the device goes on working.
