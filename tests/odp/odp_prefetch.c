@@ -318,6 +318,15 @@ TEST_F(prefetch, lkey_of_another_pd)
 	ASSERT_EQ(0, ibv_dealloc_pd(pd2));
 }
 
+/* @len bytes of untouched memory aligned to a step; *@raw is for munmap(). */
+static char *map_steps(size_t len, char **raw)
+{
+	*raw = map_untouched(len + STEP);
+	if (!*raw)
+		return NULL;
+	return (char *)(((uintptr_t)*raw + STEP - 1) & ~(STEP - 1));
+}
+
 /*
  * Queue @calls asynchronous PREFETCH_WRITEs, one for each of as many equal
  * parts of @mr: prefetching a range again once it is mapped costs little,
@@ -351,10 +360,8 @@ TEST_F(prefetch, dereg_with_work_queued)
 	char *raw, *big;
 	double t;
 
-	/* aligned to a step: 16 steps exactly */
-	raw = map_untouched(len + STEP);
-	ASSERT_NE(NULL, raw);
-	big = (char *)(((uintptr_t)raw + STEP - 1) & ~(STEP - 1));
+	big = map_steps(len, &raw);
+	ASSERT_NE(NULL, big);
 	mr = rdma_loop_reg(&self->lp, big, len, IBV_ACCESS_ON_DEMAND);
 	ASSERT_NE(NULL, mr);
 	ASSERT_EQ(0, queue_prefetches(self->lp.pd, mr, 1));
@@ -385,9 +392,8 @@ TEST_F(prefetch, dereg_one_mr_of_a_call)
 	char *raw, *big;
 	double t;
 
-	raw = map_untouched(len + STEP);
-	ASSERT_NE(NULL, raw);
-	big = (char *)(((uintptr_t)raw + STEP - 1) & ~(STEP - 1));
+	big = map_steps(len, &raw);
+	ASSERT_NE(NULL, big);
 	big_mr = rdma_loop_reg(&self->lp, big, len, IBV_ACCESS_ON_DEMAND);
 	ASSERT_NE(NULL, big_mr);
 	small_mr = rdma_loop_reg(&self->lp, self->buf, LEN, IBV_ACCESS_ON_DEMAND);

@@ -428,6 +428,18 @@ TEST_F(verbs, sge_length_overflow_refused)
 /* The top of x86-64 user space: TASK_SIZE, where an implicit MR ends. */
 #define USER_TOP	0x7ffffffff000ULL
 
+/* RDMA WRITE pattern @seed into the last 64 bytes below USER_TOP. */
+static bool write_top(struct _test_data_verbs *self, struct ibv_mr *imr,
+		      unsigned char seed)
+{
+	void *top = (void *)(uintptr_t)(USER_TOP - 64);
+
+	fill(self->pin, 64, seed);
+	return rdma_loop_write(&self->lp, self->pin_mr, self->pin, imr, top,
+			       64) == IBV_WC_SUCCESS &&
+	       same(self->pin, top, 64);
+}
+
 /*
  * An implicit MR ends at TASK_SIZE, in the middle of its last 64 MiB
  * child: accesses that reach past it (from a page mapped just below) fail
@@ -455,11 +467,7 @@ TEST_F(verbs, implicit_access_past_top_of_user_space)
 	ASSERT_NE(NULL, imr);
 
 	/* the last page itself works, and creates the last child */
-	fill(self->pin, 64, 13);
-	ASSERT_EQ(IBV_WC_SUCCESS,
-		  rdma_loop_write(&self->lp, self->pin_mr, self->pin, imr,
-				  (void *)(uintptr_t)(USER_TOP - 64), 64));
-	ASSERT_TRUE(same(self->pin, (void *)(uintptr_t)(USER_TOP - 64), 64));
+	ASSERT_TRUE(write_top(self, imr, 13));
 	/* 8 bytes below TASK_SIZE and 8 past it */
 	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
 		  rdma_loop_write(&self->lp, self->pin_mr, self->pin, imr,
@@ -481,11 +489,7 @@ TEST_F(verbs, implicit_access_past_top_of_user_space)
 	if (ret != EOPNOTSUPP)
 		ASSERT_EQ(EFAULT, ret);
 	/* and the MR goes on working */
-	fill(self->pin, 64, 14);
-	ASSERT_EQ(IBV_WC_SUCCESS,
-		  rdma_loop_write(&self->lp, self->pin_mr, self->pin, imr,
-				  (void *)(uintptr_t)(USER_TOP - 64), 64));
-	ASSERT_TRUE(same(self->pin, (void *)(uintptr_t)(USER_TOP - 64), 64));
+	ASSERT_TRUE(write_top(self, imr, 14));
 	ASSERT_EQ(0, ibv_dereg_mr(imr));
 	munmap(top, 4096);
 }
