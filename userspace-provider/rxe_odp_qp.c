@@ -294,13 +294,6 @@ static void wr_set_sge_list(struct ibv_qp_ex *ibqp, size_t num_sge,
 	set_dma_length(wqe, length);
 }
 
-static void set_inline_length(struct rxe_send_wqe *wqe, uint32_t length)
-{
-	wqe->dma.num_sge = 0;
-	wqe->wr.send_flags |= IBV_SEND_INLINE;
-	set_dma_length(wqe, length);
-}
-
 static void wr_set_inline_data_list(struct ibv_qp_ex *ibqp, size_t num_buf,
 				    const struct ibv_data_buf *buf)
 {
@@ -324,23 +317,17 @@ static void wr_set_inline_data_list(struct ibv_qp_ex *ibqp, size_t num_buf,
 		       buf[i].length);
 		length += buf[i].length;
 	}
-	set_inline_length(wqe, length);
+	wqe->dma.num_sge = 0;
+	wqe->wr.send_flags |= IBV_SEND_INLINE;
+	set_dma_length(wqe, length);
 }
 
 static void wr_set_inline_data(struct ibv_qp_ex *ibqp, void *addr,
 			       size_t length)
 {
-	struct rxe_odp_qp *qp = qpex_to_rqp(ibqp);
-	struct rxe_send_wqe *wqe = wr_last(ibqp);
+	struct ibv_data_buf buf = { .addr = addr, .length = length };
 
-	if (!wqe)
-		return;
-	if (length > qp->sq.max_inline) {
-		qp->err = ENOSPC;
-		return;
-	}
-	memcpy(wqe->dma.inline_data, addr, length);
-	set_inline_length(wqe, length);
+	wr_set_inline_data_list(ibqp, 1, &buf);
 }
 
 static void wr_start(struct ibv_qp_ex *ibqp)
