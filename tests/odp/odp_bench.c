@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "rdma_loop.h"
 
 #ifndef MADV_POPULATE_WRITE
@@ -34,14 +35,6 @@
 
 #define STEADY_SPAN	(16UL << 20)
 #define DEPTH		16
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static char *map_anon(size_t len, int flags)
 {

@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "kselftest_harness.h"
 #include "pattern.h"
 #include "rdma_loop.h"
@@ -102,14 +103,6 @@ FIXTURE_VARIANT_ADD(dax, xfs) {
 	.fs = "xfs",
 	.mkfs = "mkfs.xfs -q -f -m reflink=0 -d su=2m,sw=1,agcount=4 -l su=32k " PMEM_DEV,
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 /* Contents of a small sysfs file, first line, or "" on error. */
 static void read_line(const char *path, char *buf, size_t len)
@@ -257,19 +250,15 @@ static long long counter(FIXTURE_DATA(dax) *self, const char *name)
 static int write_range(FIXTURE_DATA(dax) *self, size_t off, size_t len,
 		       uint64_t seed)
 {
-	pattern_fill(self->local + off, off, len, seed);
-	return rdma_loop_span(&self->lp, IBV_WR_RDMA_WRITE, self->lmr,
-			      self->local + off,
-			      self->mr, self->map + off, len, XFER);
+	return rdma_loop_write_pattern(&self->lp, self->lmr, self->local,
+				       self->mr, self->map, off, len, XFER, seed);
 }
 
 /* RDMA READ file bytes [off, off + len) into the same offsets of local. */
 static int read_range(FIXTURE_DATA(dax) *self, size_t off, size_t len)
 {
-	memset(self->local + off, 0xa5, len);
-	return rdma_loop_span(&self->lp, IBV_WR_RDMA_READ, self->lmr,
-			      self->local + off,
-			      self->mr, self->map + off, len, XFER);
+	return rdma_loop_read_back(&self->lp, self->lmr, self->local, self->mr,
+				   self->map, off, len, XFER);
 }
 
 /* read(2) the whole file of @fd into a new buffer (NULL on a short read). */

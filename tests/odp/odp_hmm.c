@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "kselftest_harness.h"
 #include "pattern.h"
 #include "rdma_loop.h"
@@ -87,14 +88,6 @@ FIXTURE(hmm) {
 	char *bounce;		/* what MIGRATE_TO_DEV copies back */
 	unsigned char perm[NPAGES];
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 FIXTURE_SETUP(hmm)
 {
@@ -270,19 +263,15 @@ static void counters_log(struct __test_metadata *_metadata,
 static int write_range(FIXTURE_DATA(hmm) *self, size_t off, size_t len,
 		       uint64_t seed)
 {
-	pattern_fill(self->local + off, off, len, seed);
-	return rdma_loop_span(&self->lp, IBV_WR_RDMA_WRITE, self->lmr,
-			      self->local + off,
-			      self->mr, self->buf + off, len, XFER);
+	return rdma_loop_write_pattern(&self->lp, self->lmr, self->local,
+				       self->mr, self->buf, off, len, XFER, seed);
 }
 
 /* RDMA READ buf[off, off + len) into local[off, off + len). */
 static int read_range(FIXTURE_DATA(hmm) *self, size_t off, size_t len)
 {
-	memset(self->local + off, 0xa5, len);
-	return rdma_loop_span(&self->lp, IBV_WR_RDMA_READ, self->lmr,
-			      self->local + off,
-			      self->mr, self->buf + off, len, XFER);
+	return rdma_loop_read_back(&self->lp, self->lmr, self->local, self->mr,
+				   self->buf, off, len, XFER);
 }
 
 /* Fill the buffer with @seed and move all of it to the device, checked. */

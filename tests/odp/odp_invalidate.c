@@ -161,17 +161,15 @@ static long long counter(struct _test_data_odp *self, const char *name)
 /* RDMA WRITE pattern @seed over the whole ODP buffer from the pinned one. */
 static int write_all(struct _test_data_odp *self, uint64_t seed)
 {
-	pattern_fill(self->local, 0, BUF_LEN, seed);
-	return rdma_loop_span(&self->lp, IBV_WR_RDMA_WRITE, self->lmr, self->local,
-			      self->mr, self->buf, BUF_LEN, XFER);
+	return rdma_loop_write_pattern(&self->lp, self->lmr, self->local,
+				       self->mr, self->buf, 0, BUF_LEN, XFER, seed);
 }
 
 /* RDMA READ the whole ODP buffer into the pinned one. */
 static int read_all(struct _test_data_odp *self)
 {
-	memset(self->local, 0xa5, BUF_LEN);
-	return rdma_loop_span(&self->lp, IBV_WR_RDMA_READ, self->lmr, self->local,
-			      self->mr, self->buf, BUF_LEN, XFER);
+	return rdma_loop_read_back(&self->lp, self->lmr, self->local, self->mr,
+				   self->buf, 0, BUF_LEN, XFER);
 }
 
 /* First touch of every page is an RDMA WRITE; data lands and reads back. */

@@ -19,9 +19,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "kselftest_harness.h"
 #include "rdma_loop.h"
 
@@ -221,14 +221,6 @@ TEST_F(prefetch, errors)
 	ibv_dereg_mr(ro);
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* An untouched anonymous mapping of @len bytes with 4 KiB pages. */
 static char *map_untouched(size_t len)
 {
@@ -365,9 +357,9 @@ TEST_F(prefetch, dereg_with_work_queued)
 	mr = rdma_loop_reg(&self->lp, big, len, IBV_ACCESS_ON_DEMAND);
 	ASSERT_NE(NULL, mr);
 	ASSERT_EQ(0, queue_prefetches(self->lp.pd, mr, 1));
-	t = now();
+	t = now_s();
 	ASSERT_EQ(0, ibv_dereg_mr(mr));
-	t = now() - t;
+	t = now_s() - t;
 	done = rdma_loop_counter(&self->lp, "odp_prefetches") - start;
 	TH_LOG("dereg after %lld of 16 prefetch steps: %.3f s", done, t);
 	ASSERT_GT(8, done);
@@ -403,9 +395,9 @@ TEST_F(prefetch, dereg_one_mr_of_a_call)
 	start = rdma_loop_counter(&self->lp, "odp_prefetches");
 	ASSERT_EQ(0, ibv_advise_mr(self->lp.pd,
 				   IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE, 0, sge, 2));
-	t = now();
+	t = now_s();
 	ASSERT_EQ(0, ibv_dereg_mr(small_mr));
-	t = now() - t;
+	t = now_s() - t;
 	done = rdma_loop_counter(&self->lp, "odp_prefetches") - start;
 	TH_LOG("dereg of the second MR after %lld of 16 steps of the first: %.3f s",
 	       done, t);
@@ -426,7 +418,7 @@ TEST_F(prefetch, exit_with_work_queued)
 	double t;
 	pid_t pid;
 
-	t = now();
+	t = now_s();
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
@@ -440,7 +432,7 @@ TEST_F(prefetch, exit_with_work_queued)
 		_exit(!mr || queue_prefetches(lp.pd, mr, 4) ? 3 : 0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	t = now() - t;
+	t = now_s() - t;
 	ASSERT_TRUE(WIFEXITED(status));
 	ASSERT_EQ(0, WEXITSTATUS(status));
 	TH_LOG("exit with 256 MiB of prefetch queued: %.3f s", t);

@@ -68,6 +68,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
+#include "clock.h"
 #include "rdma_loop.h"
 
 #ifndef MAP_SHARED_VALIDATE
@@ -230,14 +231,6 @@ struct migrator {
 static const struct migrator migrators[MIG_NR];
 
 /* ---- small helpers ---- */
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static uint64_t rnd(uint64_t *s)
 {

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "pattern.h"
 #include "rdma_loop.h"
 
 #define LOOP_DEPTH	16
@@ -193,14 +195,6 @@ struct ibv_mr *rdma_loop_reg(struct rdma_loop *lp, void *addr, size_t len,
 			  IBV_ACCESS_REMOTE_ATOMIC | extra_access);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 /* Wait for the next completion of qp[@side]; returns its status or -1. */
 static int wait_wc(struct rdma_loop *lp, int side)
 {
@@ -368,6 +362,25 @@ int rdma_loop_span(struct rdma_loop *lp, enum ibv_wr_opcode op,
 {
 	return rdma_loop_stream(lp, op, lmr, laddr, rmr, raddr, msg, len,
 				len / msg, 1);
+}
+
+int rdma_loop_write_pattern(struct rdma_loop *lp, struct ibv_mr *lmr,
+			    char *lbuf, struct ibv_mr *rmr, char *rbuf,
+			    size_t off, size_t len, uint32_t msg,
+			    uint64_t seed)
+{
+	pattern_fill(lbuf + off, off, len, seed);
+	return rdma_loop_span(lp, IBV_WR_RDMA_WRITE, lmr, lbuf + off, rmr,
+			      rbuf + off, len, msg);
+}
+
+int rdma_loop_read_back(struct rdma_loop *lp, struct ibv_mr *lmr, char *lbuf,
+			struct ibv_mr *rmr, char *rbuf, size_t off, size_t len,
+			uint32_t msg)
+{
+	memset(lbuf + off, 0xa5, len);
+	return rdma_loop_span(lp, IBV_WR_RDMA_READ, lmr, lbuf + off, rmr,
+			      rbuf + off, len, msg);
 }
 
 long long rdma_loop_counter(struct rdma_loop *lp, const char *name)

@@ -81,6 +81,19 @@ int rdma_loop_span(struct rdma_loop *lp, enum ibv_wr_opcode op,
 		   struct ibv_mr *lmr, char *laddr, struct ibv_mr *rmr,
 		   char *raddr, size_t len, uint32_t msg);
 
+/*
+ * rdma_loop_span() over bytes [off, off + len) of @lbuf and @rbuf (same
+ * offsets on both sides): WRITE @seed's pattern (pattern.h, by offset)
+ * there, or READ the range back into @lbuf after filling it with 0xa5.
+ */
+int rdma_loop_write_pattern(struct rdma_loop *lp, struct ibv_mr *lmr,
+			    char *lbuf, struct ibv_mr *rmr, char *rbuf,
+			    size_t off, size_t len, uint32_t msg,
+			    uint64_t seed);
+int rdma_loop_read_back(struct rdma_loop *lp, struct ibv_mr *lmr, char *lbuf,
+			struct ibv_mr *rmr, char *rbuf, size_t off, size_t len,
+			uint32_t msg);
+
 /* Post one WR on qp[0] (signaled) and wait: status or -1. */
 int rdma_loop_post_wait(struct rdma_loop *lp, struct ibv_send_wr *wr);
 
