@@ -22,8 +22,10 @@
  * Implicit ODP (start 0, length U64_MAX) covers the whole address space.
  * It and every explicit MR but a hugetlb one have a root umem that is never
  * mapped itself; accesses go to child umems of up to
- * 1 << RXE_ODP_CHILD_SHIFT bytes created on first touch and kept until the
- * MR is destroyed, so registration time does not depend on the MR's size.
+ * 1 << RXE_ODP_CHILD_SHIFT bytes, created when an access or prefetch
+ * reaches their range and freed once nothing of them is mapped, so neither
+ * registration time nor kernel memory depends on the MR's size: page
+ * arrays exist only where pages are mapped.
  */
 
 #include <linux/hmm.h>
@@ -79,6 +81,13 @@ static bool rxe_odp_inval_hit(struct rxe_odp *odp, u64 since, u64 start,
 	return hit;
 }
 
+/*
+ * Prefetch work and the reaping of empty children run here rather than on
+ * rxe_wq: however much of it users queue, it cannot hold up the QP tasks.
+ * Module unload drains it.
+ */
+static struct workqueue_struct *rxe_odp_wq;
+
 static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 			       const struct mmu_notifier_range *range,
 			       unsigned long cur_seq)
@@ -104,18 +113,23 @@ static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 	end = ALIGN(min_t(u64, ib_umem_end(umem), range->end),
 		    BIT(umem->page_shift));
 	/*
-	 * Log the range before changing the sequence: a fault that sees the
-	 * new sequence (hmm_range_fault() returning -EBUSY, without
-	 * umem_mutex) must find its range in the log.
+	 * Change the sequence before logging the range. A fault samples the
+	 * log before mmu_interval_read_begin(): if it saw this entry it also
+	 * sees the new sequence, and read_begin() waits for the page tables
+	 * to change; if it did not, the entry is one it checks. Logged first,
+	 * a fault could pass read_begin() in between, walk the old page
+	 * tables and then skip this entry as one it had seen.
 	 */
+	mmu_interval_set_seq(mni, cur_seq);
 	if (odp)
 		rxe_odp_log_inval(odp, start, end);
-	/* a fault in progress on this range sees the change and retries */
-	mmu_interval_set_seq(mni, cur_seq);
 	npages = umem->npages;
 	ib_umem_odp_unmap_dma_pages(umem, start, end);
-	if (odp && umem->npages != npages)
+	if (odp && umem->npages != npages) {
 		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_INVALIDATIONS);
+		if (!umem->npages && umem != odp->umem)
+			queue_work(rxe_odp_wq, &odp->reap_work);
+	}
 
 	mutex_unlock(&umem->umem_mutex);
 	return true;
@@ -149,13 +163,15 @@ static bool rxe_odp_is_implicit(u64 start, u64 length)
 	return !start && length == U64_MAX;
 }
 
+static void rxe_odp_reap_work(struct work_struct *work);
+
 /*
- * Register an ODP MR. An explicit IB_ACCESS_HUGETLB MR (2 MiB pages), or
- * one larger than RXE_ODP_MAX_CHILDREN children cover, gets a umem of its
- * own from ib_umem_odp_get(), which allocates page arrays for the whole
- * range. Every other MR gets a root umem and children created on first
- * access, so that registration costs the same for any size, and memory
- * for page arrays follows the memory actually touched.
+ * Register an ODP MR. An explicit IB_ACCESS_HUGETLB MR (2 MiB pages) gets
+ * a umem of its own from ib_umem_odp_get(), which allocates page arrays
+ * for the whole range (8 bytes per 2 MiB page for each of them). Every
+ * other MR gets a root umem and children, so that registration costs the
+ * same for any size, and memory for page arrays follows the memory
+ * actually mapped.
  */
 int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 			 u64 iova, int access, struct rxe_mr *mr)
@@ -180,9 +196,7 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 	if (!odp)
 		return -ENOMEM;
 
-	/* children could not cover it all: page arrays for the whole range */
-	if (!implicit && ((access & IB_ACCESS_HUGETLB) ||
-			  length > RXE_ODP_MAX_CHILDREN_SPAN)) {
+	if (!implicit && (access & IB_ACCESS_HUGETLB)) {
 		umem = ib_umem_odp_get(&rxe->ib_dev, start, length, access,
 				       &rxe_odp_mni_ops);
 	} else {
@@ -205,6 +219,9 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 	odp->end = end;
 	xa_init(&odp->children);
 	mutex_init(&odp->children_lock);
+	INIT_WORK(&odp->reap_work, rxe_odp_reap_work);
+	odp->whole.umem = umem;
+	odp->whole.odp = odp;
 	spin_lock_init(&odp->inval_lock);
 	umem->private = odp;
 
@@ -217,21 +234,65 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 	return 0;
 }
 
+static void rxe_odp_free_child(struct rxe_odp_umem *child)
+{
+	lockdep_assert_held(&child->odp->children_lock);
+
+	xa_erase(&child->odp->children,
+		 ib_umem_start(child->umem) >> RXE_ODP_CHILD_SHIFT);
+	ib_umem_odp_release(child->umem);
+	/* a lookup under RCU may still be trying to take a reference */
+	kfree_rcu(child, rcu);
+}
+
+/*
+ * Free @child if nothing of it is mapped and nobody uses it. An access
+ * that finds it in the xarray from now on fails to take a reference and
+ * creates a new child under children_lock.
+ */
+static void rxe_odp_try_free_child(struct rxe_odp_umem *child)
+{
+	if (!READ_ONCE(child->umem->npages) &&
+	    refcount_dec_if_one(&child->users))
+		rxe_odp_free_child(child);
+}
+
+/* Free the children that invalidations left without a mapped page. */
+static void rxe_odp_reap_work(struct work_struct *work)
+{
+	struct rxe_odp *odp = container_of(work, struct rxe_odp, reap_work);
+	struct rxe_odp_umem *child;
+	unsigned long index;
+
+	mutex_lock(&odp->children_lock);
+	xa_for_each(&odp->children, index, child)
+		rxe_odp_try_free_child(child);
+	mutex_unlock(&odp->children_lock);
+}
+
 /*
  * Release the umems of an ODP MR, children first, then the MR's own. Only
  * then is the notifier gone (ib_umem_odp_release() waits for callbacks in
- * progress) and may @odp, which the callback uses, be freed.
+ * progress), can no callback queue reap_work again, and may @odp, which
+ * the callback uses, be freed. No access uses the MR any more: dereg
+ * waited for every reference.
  */
 void rxe_odp_mr_cleanup(struct rxe_mr *mr)
 {
 	struct rxe_odp *odp = mr->odp;
-	struct ib_umem_odp *child;
 	struct mm_struct *mm = odp->umem->umem.owning_mm;
 	bool root = odp->umem->is_implicit_odp;
+	struct rxe_odp_umem *child;
 	unsigned long index;
 
-	xa_for_each(&odp->children, index, child)
-		ib_umem_odp_release(child);
+	mutex_lock(&odp->children_lock);
+	xa_for_each(&odp->children, index, child) {
+		if (WARN_ON(!refcount_dec_if_one(&child->users)))
+			continue;
+		rxe_odp_free_child(child);
+	}
+	mutex_unlock(&odp->children_lock);
+	cancel_work_sync(&odp->reap_work);
 	xa_destroy(&odp->children);
 	ib_umem_odp_release(odp->umem);
 	if (root)
@@ -258,65 +319,105 @@ static bool rxe_odp_range_has_vma(struct rxe_odp *odp, u64 start, u64 end)
 }
 
 /*
- * The child umem that covers @va, created if needed: the part of the MR's
- * range in the 1 << RXE_ODP_CHILD_SHIFT bytes around @va. Children live
- * until the MR is destroyed, so they are only created for user addresses
- * that have a VMA, and at most RXE_ODP_MAX_CHILDREN of them (each holds
- * page arrays for up to 1 << RXE_ODP_CHILD_SHIFT bytes).
+ * Create the child that covers @va: the part of the MR's range in the
+ * 1 << RXE_ODP_CHILD_SHIFT bytes around it, for a user address that has a
+ * VMA. It starts with a reference for the caller besides the xarray's.
  */
-static struct ib_umem_odp *rxe_odp_child(struct rxe_odp *odp, u64 va)
+static struct rxe_odp_umem *rxe_odp_new_child(struct rxe_odp *odp, u64 va)
 {
 	unsigned long index = va >> RXE_ODP_CHILD_SHIFT;
 	u64 start = max_t(u64, (u64)index << RXE_ODP_CHILD_SHIFT, odp->start);
 	u64 end = min_t(u64, (u64)(index + 1) << RXE_ODP_CHILD_SHIFT, odp->end);
-	struct ib_umem_odp *child;
+	struct rxe_odp_umem *child;
+	struct ib_umem_odp *umem;
 	int err;
 
+	lockdep_assert_held(&odp->children_lock);
+
+	if (!rxe_odp_range_has_vma(odp, start, end))
+		return ERR_PTR(-EFAULT);
+	child = kzalloc(sizeof(*child), GFP_KERNEL);
+	if (!child)
+		return ERR_PTR(-ENOMEM);
+	umem = ib_umem_odp_alloc_child(odp->umem, start, end - start,
+				       &rxe_odp_mni_ops);
+	if (IS_ERR(umem)) {
+		kfree(child);
+		return ERR_CAST(umem);
+	}
+	umem->private = odp;
+	child->umem = umem;
+	child->odp = odp;
+	refcount_set(&child->users, 2);
+	err = xa_err(xa_store(&odp->children, index, child, GFP_KERNEL));
+	if (err) {
+		ib_umem_odp_release(umem);
+		kfree(child);
+		return ERR_PTR(err);
+	}
+	return child;
+}
+
+/* The child that covers @va, with a reference; created if needed. */
+static struct rxe_odp_umem *rxe_odp_get_child(struct rxe_odp *odp, u64 va)
+{
+	unsigned long index = va >> RXE_ODP_CHILD_SHIFT;
+	struct rxe_odp_umem *child;
+
+	rcu_read_lock();
 	child = xa_load(&odp->children, index);
+	if (child && !refcount_inc_not_zero(&child->users))
+		child = NULL;
+	rcu_read_unlock();
 	if (child)
 		return child;
 	if (va >= TASK_SIZE)
 		return ERR_PTR(-EFAULT);
 
 	mutex_lock(&odp->children_lock);
+	/* under the lock, an entry in the xarray has a reference of its own */
 	child = xa_load(&odp->children, index);
 	if (child)
-		goto out;
-	if (odp->nr_children >= RXE_ODP_MAX_CHILDREN) {
-		child = ERR_PTR(-ENOMEM);
-		goto out;
-	}
-	if (!rxe_odp_range_has_vma(odp, start, end)) {
-		child = ERR_PTR(-EFAULT);
-		goto out;
-	}
-
-	child = ib_umem_odp_alloc_child(odp->umem, start, end - start,
-					&rxe_odp_mni_ops);
-	if (IS_ERR(child))
-		goto out;
-	child->private = odp;
-	err = xa_err(xa_store(&odp->children, index, child, GFP_KERNEL));
-	if (err) {
-		ib_umem_odp_release(child);
-		child = ERR_PTR(err);
-		goto out;
-	}
-	odp->nr_children++;
-out:
+		refcount_inc(&child->users);
+	else
+		child = rxe_odp_new_child(odp, va);
 	mutex_unlock(&odp->children_lock);
 	return child;
 }
 
 /*
- * The umem that maps @va (the MR's own, or a child) and in *@bytes how much
- * of [va, end) it covers, at most up to the next 1 << RXE_ODP_CHILD_SHIFT
- * boundary: accesses and prefetches walk a range chunk by chunk with this.
+ * Done with a umem from rxe_odp_get_umem(). A child whose access or
+ * prefetch mapped nothing (no permission, PREFETCH_NO_FAULT over absent
+ * pages, an invalidation meanwhile) is freed at once: children exist only
+ * while they map something, whatever users or peers ask for.
  */
-static struct ib_umem_odp *rxe_odp_chunk(struct rxe_odp *odp, u64 va, u64 end,
-					 u64 *bytes)
+static void rxe_odp_put_umem(struct rxe_odp_umem *ou)
 {
-	struct ib_umem_odp *umem;
+	struct rxe_odp *odp = ou->odp;
+
+	if (ou == &odp->whole)
+		return;
+	if (READ_ONCE(ou->umem->npages)) {
+		/* not the last reference: the xarray holds one */
+		refcount_dec(&ou->users);
+		return;
+	}
+	mutex_lock(&odp->children_lock);
+	refcount_dec(&ou->users);
+	rxe_odp_try_free_child(ou);
+	mutex_unlock(&odp->children_lock);
+}
+
+/*
+ * The umem that maps @va (the MR's own, or a child), with a reference to
+ * drop with rxe_odp_put_umem(), and in *@bytes how much of [va, end) it
+ * covers, at most up to the next 1 << RXE_ODP_CHILD_SHIFT boundary:
+ * accesses and prefetches walk a range chunk by chunk with this.
+ */
+static struct rxe_odp_umem *rxe_odp_get_umem(struct rxe_odp *odp, u64 va,
+					     u64 end, u64 *bytes)
+{
+	struct rxe_odp_umem *ou;
 
 	/*
 	 * An implicit MR ends at TASK_SIZE, inside its last child's chunk:
@@ -324,12 +425,13 @@ static struct ib_umem_odp *rxe_odp_chunk(struct rxe_odp *odp, u64 va, u64 end,
 	 */
 	if (va >= odp->end)
 		return ERR_PTR(-EFAULT);
-	umem = odp->umem->is_implicit_odp ? rxe_odp_child(odp, va) : odp->umem;
+	ou = odp->umem->is_implicit_odp ? rxe_odp_get_child(odp, va) :
+					  &odp->whole;
 	/* last bytes, not ends: the chunk may end at the top of the space */
-	if (!IS_ERR(umem))
-		*bytes = min3(end - 1, ib_umem_end(umem) - 1,
+	if (!IS_ERR(ou))
+		*bytes = min3(end - 1, ib_umem_end(ou->umem) - 1,
 			      va | (BIT_ULL(RXE_ODP_CHILD_SHIFT) - 1)) - va + 1;
-	return umem;
+	return ou;
 }
 
 static bool rxe_odp_range_mapped(struct ib_umem_odp *umem, u64 va, u64 len,
@@ -434,13 +536,13 @@ static bool rxe_odp_range_refused(struct mm_struct *mm, u64 start, u64 end)
  * invalidated ranges decides whether one hit this range.
  */
 static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
-			     struct hmm_range *range, bool *hit,
-			     unsigned long *start)
+			     struct hmm_range *range, bool *hit, u64 *start)
 {
 	struct mm_struct *mm = umem->umem.owning_mm;
 	/*
-	 * Invalidations logged before this point have finished changing
-	 * the page tables once read_begin() returns.
+	 * Invalidations logged before this point have set their sequence
+	 * (rxe_odp_invalidate()), so read_begin() waits for those still
+	 * changing the page tables.
 	 */
 	u64 since = rxe_odp_nr_invals(odp);
 	int ret;
@@ -448,7 +550,7 @@ static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
 	range->notifier_seq = mmu_interval_read_begin(range->notifier);
 	mmap_read_lock(mm);
 	/* the attempt starts here: waiting above is not charged to it */
-	*start = jiffies;
+	*start = ktime_get_ns();
 	if (rxe_odp_range_refused(mm, range->start, range->end))
 		ret = -EFAULT;
 	else
@@ -464,6 +566,9 @@ static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
 			ret = -EBUSY;
 		}
 	} else if (ret == -EBUSY) {
+		/* the invalidation that aborted the walk has logged its range */
+		mutex_lock(&umem->umem_mutex);
+		mutex_unlock(&umem->umem_mutex);
 		*hit = rxe_odp_inval_hit(odp, since, range->start, range->end);
 	}
 	mmap_read_unlock(mm);
@@ -487,15 +592,17 @@ static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
  * ib_umem_odp_map_dma_and_lock() retries without bound. Here a fault
  * fails with -EAGAIN, which the data path reports as an access error,
  * once its attempts overtaken by invalidations of its own range took
- * RXE_ODP_FAULT_TIMEOUT_MS in all, or its attempts took ten times that
- * whatever overtook them. Waiting for an invalidation to finish, or for
- * mmap_lock, does not count. Every retry counts in odp_fault_retries.
+ * RXE_ODP_FAULT_TIMEOUT_MS in all (waiting for an invalidation to finish,
+ * or for mmap_lock, is not charged to them), or once ten times that of
+ * wall time passed since it started, whatever overtook it. Both are
+ * measured in nanoseconds: attempts shorter than a jiffy count too. Every
+ * retry counts in odp_fault_retries.
  */
 static int rxe_odp_fault_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 			      u64 va, u64 len, u64 perm, bool fault)
 {
-	unsigned long hit_budget = msecs_to_jiffies(RXE_ODP_FAULT_TIMEOUT_MS);
-	unsigned long budget = 10 * hit_budget;
+	s64 hit_budget = RXE_ODP_FAULT_TIMEOUT_MS * NSEC_PER_MSEC;
+	u64 deadline = ktime_get_ns() + 10 * hit_budget;
 	unsigned long stack_pfns[RXE_ODP_STACK_PFNS];
 	struct mm_struct *mm = umem->umem.owning_mm;
 	u64 page_size = BIT_ULL(umem->page_shift);
@@ -523,21 +630,20 @@ static int rxe_odp_fault_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 	}
 
 	for (;;) {
-		unsigned long start, spent;
+		u64 start, now;
 		bool hit;
 
 		ret = rxe_odp_try_fault(odp, umem, &range, &hit, &start);
 		if (ret != -EBUSY)
 			break;
 		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULT_RETRIES);
-		spent = jiffies - start;
-		if (spent >= budget || (hit && spent >= hit_budget)) {
+		now = ktime_get_ns();
+		if (hit)
+			hit_budget -= now - start;
+		if (hit_budget <= 0 || now >= deadline) {
 			ret = -EAGAIN;
 			break;
 		}
-		budget -= spent;
-		if (hit)
-			hit_budget -= spent;
 		cond_resched();
 	}
 	if (!ret) {
@@ -681,17 +787,20 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr, int length,
 	va = rxe_odp_va(mr, iova);
 	end = va + length;
 	while (va < end) {
-		struct ib_umem_odp *umem;
+		struct rxe_odp_umem *ou;
 		u64 bytes;
 
-		umem = rxe_odp_chunk(odp, va, end, &bytes);
-		if (IS_ERR(umem))
+		ou = rxe_odp_get_umem(odp, va, end, &bytes);
+		if (IS_ERR(ou))
 			return -EFAULT;
-		err = rxe_odp_access_lock(odp, umem, va, bytes, write);
+		err = rxe_odp_access_lock(odp, ou->umem, va, bytes, write);
+		if (!err) {
+			rxe_odp_copy_locked(ou->umem, va, addr, bytes, dir);
+			mutex_unlock(&ou->umem->umem_mutex);
+		}
+		rxe_odp_put_umem(ou);
 		if (err)
 			return -EFAULT;
-		rxe_odp_copy_locked(umem, va, addr, bytes, dir);
-		mutex_unlock(&umem->umem_mutex);
 
 		va += bytes;
 		addr += bytes;
@@ -701,15 +810,17 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr, int length,
 
 /*
  * For an atomic operation: map the aligned 8 bytes at @iova for writing and
- * return their kernel address with the umem locked in *@locked, so that
- * the page cannot be invalidated until rxe_odp_unlock(*@locked). Returns
- * NULL, with nothing locked, when the address is not 8-byte aligned, and
- * an ERR_PTR() when the memory cannot be accessed.
+ * return their kernel address, with the umem that maps them locked and
+ * referenced in *@locked, so that the page cannot be invalidated until
+ * rxe_odp_unlock(*@locked). Returns NULL, with nothing locked, when the
+ * address is not 8-byte aligned, and an ERR_PTR() when the memory cannot
+ * be accessed.
  */
 u64 *rxe_odp_atomic_vaddr_lock(struct rxe_mr *mr, u64 iova,
-			       struct ib_umem_odp **locked)
+			       struct rxe_odp_umem **locked)
 {
 	struct rxe_odp *odp = mr->odp;
+	struct rxe_odp_umem *ou;
 	struct ib_umem_odp *umem;
 	unsigned long idx;
 	u64 va, bytes, *kva;
@@ -721,12 +832,15 @@ u64 *rxe_odp_atomic_vaddr_lock(struct rxe_mr *mr, u64 iova,
 	if (va & (sizeof(u64) - 1))
 		return NULL;
 
-	umem = rxe_odp_chunk(odp, va, va + sizeof(u64), &bytes);
-	if (IS_ERR(umem))
-		return ERR_CAST(umem);
+	ou = rxe_odp_get_umem(odp, va, va + sizeof(u64), &bytes);
+	if (IS_ERR(ou))
+		return ERR_CAST(ou);
+	umem = ou->umem;
 	err = rxe_odp_access_lock(odp, umem, va, sizeof(u64), true);
-	if (err)
+	if (err) {
+		rxe_odp_put_umem(ou);
 		return ERR_PTR(err);
+	}
 
 	idx = (va - ib_umem_start(umem)) >> umem->page_shift;
 	kva = (u64 *)((uintptr_t)(umem->dma_list[idx] & ODP_DMA_ADDR_MASK) +
@@ -736,34 +850,28 @@ u64 *rxe_odp_atomic_vaddr_lock(struct rxe_mr *mr, u64 iova,
 	 * device memory does not support: refuse them on P2PDMA pages.
 	 */
 	if (rxe_odp_is_iomem(kva)) {
-		mutex_unlock(&umem->umem_mutex);
+		rxe_odp_unlock(ou);
 		return ERR_PTR(-EOPNOTSUPP);
 	}
-	*locked = umem;
+	*locked = ou;
 	return kva;
 }
 
-void rxe_odp_unlock(struct ib_umem_odp *umem)
+void rxe_odp_unlock(struct rxe_odp_umem *locked)
 {
-	mutex_unlock(&umem->umem_mutex);
+	mutex_unlock(&locked->umem->umem_mutex);
+	rxe_odp_put_umem(locked);
 }
-
-/*
- * Asynchronous prefetch runs here rather than on rxe_wq: however much of
- * it users queue, it cannot hold up the QP tasks. Module unload drains it.
- */
-static struct workqueue_struct *rxe_odp_prefetch_wq;
 
 int rxe_odp_init(void)
 {
-	rxe_odp_prefetch_wq = alloc_workqueue("rxe_odp_prefetch", WQ_UNBOUND,
-					      0);
-	return rxe_odp_prefetch_wq ? 0 : -ENOMEM;
+	rxe_odp_wq = alloc_workqueue("rxe_odp", WQ_UNBOUND, 0);
+	return rxe_odp_wq ? 0 : -ENOMEM;
 }
 
 void rxe_odp_exit(void)
 {
-	destroy_workqueue(rxe_odp_prefetch_wq);
+	destroy_workqueue(rxe_odp_wq);
 }
 
 /* One SGE of an advise_mr() call, with a reference on its MR. */
@@ -800,10 +908,22 @@ static void rxe_odp_prefetch_put_dead(struct rxe_odp_prefetch_sge *sge,
 }
 
 /*
+ * Drop the references on the MRs of the call that are being destroyed;
+ * then whether range @i's MR is still there (its reference held).
+ */
+static bool rxe_odp_prefetch_mr_alive(struct rxe_odp_prefetch_sge *sge,
+				      u32 num_sge, u32 i)
+{
+	rxe_odp_prefetch_put_dead(sge, num_sge);
+	return sge[i].mr;
+}
+
+/*
  * Prefetch range @i of @sge chunk by chunk: fault it in (for writing with
  * PREFETCH_WRITE), or with PREFETCH_NO_FAULT map only the pages that are
- * present already. Between chunks, MRs being destroyed are let go and a
- * synchronous caller that got a fatal signal stops.
+ * present already. Before each chunk, MRs being destroyed are let go (range
+ * @i's own included: the prefetch of a deregistered MR ends with -ENOENT)
+ * and a synchronous caller that got a fatal signal stops.
  */
 static int rxe_odp_prefetch_range(struct rxe_odp_prefetch_sge *sge,
 				  u32 num_sge, u32 i,
@@ -811,33 +931,37 @@ static int rxe_odp_prefetch_range(struct rxe_odp_prefetch_sge *sge,
 				  bool sync)
 {
 	bool write = advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE;
-	struct rxe_odp *odp = sge[i].mr->odp;
-	u64 va = rxe_odp_va(sge[i].mr, sge[i].iova), end = va + sge[i].length;
+	u64 done = 0;
 	int ret;
 
-	while (va < end) {
-		struct ib_umem_odp *umem;
-		u64 bytes;
+	while (done < sge[i].length) {
+		struct rxe_odp_umem *ou;
+		struct rxe_odp *odp;
+		u64 va, bytes;
 
-		rxe_odp_prefetch_put_dead(sge, num_sge);
-		if (!sge[i].mr)
+		if (!rxe_odp_prefetch_mr_alive(sge, num_sge, i))
 			return -ENOENT;
 		if (sync && fatal_signal_pending(current))
 			return -EINTR;
-		umem = rxe_odp_chunk(odp, va, end, &bytes);
-		if (IS_ERR(umem))
-			return PTR_ERR(umem);
+		odp = sge[i].mr->odp;
+		va = rxe_odp_va(sge[i].mr, sge[i].iova) + done;
+		ou = rxe_odp_get_umem(odp, va, va + sge[i].length - done,
+				      &bytes);
+		if (IS_ERR(ou))
+			return PTR_ERR(ou);
 		if (advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT)
-			ret = rxe_odp_fault_lock(odp, umem, va, bytes,
+			ret = rxe_odp_fault_lock(odp, ou->umem, va, bytes,
 						 ODP_READ_ALLOWED_BIT, false);
 		else
-			ret = rxe_odp_map_range_lock(odp, umem, va, bytes,
+			ret = rxe_odp_map_range_lock(odp, ou->umem, va, bytes,
 						     write);
+		if (ret >= 0)
+			mutex_unlock(&ou->umem->umem_mutex);
+		rxe_odp_put_umem(ou);
 		if (ret < 0)
 			return ret;
-		mutex_unlock(&umem->umem_mutex);
 		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_PREFETCHES);
-		va += bytes;
+		done += bytes;
 	}
 	return 0;
 }
@@ -871,7 +995,7 @@ static void rxe_odp_prefetch_work(struct work_struct *w)
 
 	rxe_odp_prefetch(work->advice, work->sge, work->num_sge, false);
 	rxe_odp_put_sges(work->sge, work->num_sge);
-	kfree(work);
+	kvfree(work);
 }
 
 /* Look up and check one SGE: an ODP MR of @pd, in range, writable if needed. */
@@ -902,7 +1026,7 @@ static int rxe_odp_prefetch_sge(struct rxe_pd *pd,
  * IB_UVERBS_ADVISE_MR_FLAG_FLUSH the pages are mapped when this returns;
  * otherwise the work is queued and this returns once the SGEs are checked.
  * Queued work holds references on the MRs (their destruction waits for it)
- * and runs on rxe_odp_prefetch_wq, which module unload drains.
+ * and runs on rxe_odp_wq, which module unload drains.
  */
 int rxe_odp_advise_mr(struct ib_pd *ibpd,
 		      enum ib_uverbs_advise_mr_advice advice, u32 flags,
@@ -924,7 +1048,7 @@ int rxe_odp_advise_mr(struct ib_pd *ibpd,
 	if (flags & ~IB_UVERBS_ADVISE_MR_FLAG_FLUSH)
 		return -EOPNOTSUPP;
 
-	work = kzalloc(struct_size(work, sge, num_sge), GFP_KERNEL);
+	work = kvzalloc(struct_size(work, sge, num_sge), GFP_KERNEL);
 	if (!work)
 		return -ENOMEM;
 	work->advice = advice;
@@ -937,11 +1061,11 @@ int rxe_odp_advise_mr(struct ib_pd *ibpd,
 		err = rxe_odp_prefetch(advice, work->sge, num_sge, true);
 	if (err || (flags & IB_UVERBS_ADVISE_MR_FLAG_FLUSH)) {
 		rxe_odp_put_sges(work->sge, num_sge);
-		kfree(work);
+		kvfree(work);
 		return err;
 	}
 
 	INIT_WORK(&work->work, rxe_odp_prefetch_work);
-	queue_work(rxe_odp_prefetch_wq, &work->work);
+	queue_work(rxe_odp_wq, &work->work);
 	return 0;
 }

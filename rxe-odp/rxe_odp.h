@@ -7,30 +7,47 @@
 #define RXE_ODP_H
 
 #include <linux/mutex.h>
+#include <linux/refcount.h>
 #include <linux/spinlock.h>
+#include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include <rdma/ib_umem_odp.h>
 
 /*
  * Implicit ODP MRs, and explicit ones without IB_ACCESS_HUGETLB, are
- * served by child umems of this size, created on first access (see
- * rxe_odp_child()).
+ * served by child umems of up to this size, created by the first access
+ * to their range and freed again once nothing of them is mapped (see
+ * rxe_odp_get_umem()).
  */
 #define RXE_ODP_CHILD_SHIFT	26
-/* at most this many children (4096 x 64 MiB = 256 GiB of address space) */
-#define RXE_ODP_MAX_CHILDREN	4096
-#define RXE_ODP_MAX_CHILDREN_SPAN	((u64)RXE_ODP_MAX_CHILDREN << \
-					 RXE_ODP_CHILD_SHIFT)
 /*
  * How long a fault may spend in attempts that invalidations of its range
- * overtook before the access fails (see rxe_odp_fault_lock()); the
- * HMM_RANGE_DEFAULT_TIMEOUT that hmm users allow for -EBUSY.
+ * overtook before the access fails (see rxe_odp_fault_lock()), the
+ * HMM_RANGE_DEFAULT_TIMEOUT that hmm users allow for -EBUSY; a fault
+ * ends after ten times that of wall time in any case.
  */
 #define RXE_ODP_FAULT_TIMEOUT_MS	1000
 /* invalidations remembered per MR for rxe_odp_fault_lock() */
 #define RXE_ODP_INVAL_LOG		16
 
 struct rxe_dev;
+struct rxe_odp;
+
+/*
+ * A umem that maps part of an ODP MR (a child, or a hugetlb MR's own), and
+ * the accesses that use it.
+ */
+struct rxe_odp_umem {
+	struct ib_umem_odp	*umem;
+	struct rxe_odp		*odp;
+	/*
+	 * A child: one reference for odp->children, one for each access or
+	 * prefetch using it; once it drops to 0 the child is out of the
+	 * xarray and its umem released. Unused for a hugetlb MR's umem.
+	 */
+	refcount_t		users;
+	struct rcu_head		rcu;
+};
 
 /* The ODP state of one MR; mr->odp is NULL for a pinned MR. */
 struct rxe_odp {
@@ -43,11 +60,17 @@ struct rxe_odp {
 	/* the user addresses [start, end) the MR covers */
 	u64			start;
 	u64			end;
-	/* child umems indexed by address >> CHILD_SHIFT */
+	/*
+	 * struct rxe_odp_umem of the children, indexed by address >>
+	 * RXE_ODP_CHILD_SHIFT: looked up under RCU, added and removed under
+	 * children_lock
+	 */
 	struct xarray		children;
-	/* serializes the creation of children, protects nr_children */
 	struct mutex		children_lock;
-	unsigned int		nr_children;
+	/* frees the children that invalidations left without pages */
+	struct work_struct	reap_work;
+	/* a hugetlb MR's umem, which is not a child */
+	struct rxe_odp_umem	whole;
 	/*
 	 * The ranges of the last RXE_ODP_INVAL_LOG invalidations of the
 	 * MR's umems, the nr_invals-th one at inval_log[nr_invals %
