@@ -83,7 +83,7 @@ test-tools: $(TEST_BIN)/odp_invalidate $(TEST_BIN)/odp_verbs $(TEST_BIN)/odp_pre
 	$(TEST_BIN)/odp_torture $(TEST_BIN)/odp_prefetch_hold
 
 $(TEST_BIN)/%: $(TOP)/tests/odp/%.c $(TOP)/tests/odp/rdma_loop.c $(TOP)/tests/odp/rdma_loop.h \
-	$(TOP)/tests/odp/pattern.h $(TOP)/tests/odp/clock.h
+	$(TOP)/tests/odp/pattern.h $(TOP)/tests/odp/clock.h $(TOP)/tests/odp/meminfo.h
 	@mkdir -p $(TEST_BIN)
 	$(CC) $(TEST_CFLAGS) -I$(KSFT_DIR) -o $@ $(filter %.c,$^) -libverbs -lnuma -lpthread -lm
 

@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "kselftest_harness.h"
 #include "pattern.h"
 #include "rdma_loop.h"
@@ -170,6 +171,35 @@ static int read_all(struct _test_data_odp *self)
 {
 	return rdma_loop_read_back(&self->lp, self->lmr, self->local, self->mr,
 				   self->buf, 0, BUF_LEN, XFER);
+}
+
+/*
+ * What the CPU and RDMA see at [off, off + len) of the ODP buffer is the
+ * same memory, both ways: the CPU writes @seed's pattern and an RDMA READ
+ * returns it, then an RDMA WRITE of the next seed's pattern is what the
+ * CPU reads. An MR that kept a page the process no longer has (freed,
+ * and zeroed with init_on_free=1) fails it; comparing RDMA with RDMA
+ * cannot see that. Returns the offset of the first wrong word or -1 (-2
+ * if an RDMA operation failed).
+ */
+static long cpu_rdma_mismatch(struct _test_data_odp *self, size_t off,
+			      size_t len, uint64_t seed)
+{
+	uint32_t msg = len < XFER ? len : XFER;
+	long bad;
+
+	pattern_fill(self->buf + off, off, len, seed);
+	if (rdma_loop_read_back(&self->lp, self->lmr, self->local, self->mr,
+				self->buf, off, len, msg) != IBV_WC_SUCCESS)
+		return -2;
+	bad = pattern_bad(self->local + off, off, len, seed);
+	if (bad != -1)
+		return bad;
+	if (rdma_loop_write_pattern(&self->lp, self->lmr, self->local, self->mr,
+				    self->buf, off, len, msg,
+				    seed + 1) != IBV_WC_SUCCESS)
+		return -2;
+	return pattern_bad(self->buf + off, off, len, seed + 1);
 }
 
 /* First touch of every page is an RDMA WRITE; data lands and reads back. */
@@ -698,6 +728,7 @@ TEST_F_TIMEOUT(odp, invalidation_storm, 300)
 	ASSERT_EQ(0, mismatches);
 	ASSERT_EQ((uint64_t)adds, *counter_word);
 	ASSERT_LT(inval, counter(self, "odp_invalidations"));
+	ASSERT_EQ(-1, cpu_rdma_mismatch(self, 0, BUF_LEN, 400));
 }
 
 /*
@@ -746,6 +777,85 @@ TEST_F_TIMEOUT(odp, storm_without_pause, 300)
 	       atomic_load(&s.rounds));
 	ASSERT_EQ(0, mismatches);
 	ASSERT_LT(retries, counter(self, "odp_fault_retries"));
+	ASSERT_EQ(-1, cpu_rdma_mismatch(self, 0, BUF_LEN, 500));
+}
+
+struct dropper {
+	char *page;
+	atomic_bool stop;
+	atomic_bool pause;
+	atomic_bool paused;
+	atomic_long drops;
+};
+
+/* MADV_DONTNEED one page over and over; hold still while asked to. */
+static void *drop_thread(void *arg)
+{
+	struct dropper *d = arg;
+
+	while (!atomic_load(&d->stop)) {
+		if (atomic_load(&d->pause)) {
+			atomic_store(&d->paused, true);
+			usleep(100);
+			continue;
+		}
+		atomic_store(&d->paused, false);
+		madvise(d->page, 4096, MADV_DONTNEED);
+		atomic_fetch_add(&d->drops, 1);
+	}
+	return NULL;
+}
+
+static void drop_pause(struct dropper *d, bool pause)
+{
+	atomic_store(&d->pause, pause);
+	while (pause && !atomic_load(&d->paused))
+		;
+}
+
+/*
+ * Faults racing with MADV_DONTNEED of the same private page, which frees
+ * the page: after each race, with the dropper held still, the CPU and RDMA
+ * must see the same page (cpu_rdma_mismatch()). A fault that walked the
+ * old page table while the invalidation was between logging its range and
+ * changing the notifier sequence once kept the freed page for good.
+ */
+TEST_F_TIMEOUT(odp, dontneed_race_cpu_sees_rdma, 120)
+{
+	struct dropper d = { .page = self->buf + BUF_LEN / 2 };
+	long long inval = counter(self, "odp_invalidations");
+	double deadline = now_s() + 10;
+	size_t off = BUF_LEN / 2;
+	pthread_t thread;
+	long bad = -1;
+	int i;
+
+	if (variant->kind != MEM_ANON)
+		SKIP(return, "anon: MADV_DONTNEED frees its pages");
+	ASSERT_EQ(0, pthread_create(&thread, NULL, drop_thread, &d));
+	for (i = 0; i < 3000 && bad == -1 && now_s() < deadline; i++) {
+		int st;
+
+		pattern_fill(self->local + off, off, 64, 600 + i);
+		st = rdma_loop_write(&self->lp, self->lmr, self->local + off,
+				     self->mr, self->buf + off, 64);
+		drop_pause(&d, true);
+		if (st == IBV_WC_REM_ACCESS_ERR) {
+			/* overtaken for too long: a fresh QP pair goes on */
+			ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+		} else {
+			ASSERT_EQ(IBV_WC_SUCCESS, st);
+		}
+		bad = cpu_rdma_mismatch(self, off, 64, 10000 + 2 * i);
+		drop_pause(&d, false);
+	}
+	atomic_store(&d.stop, true);
+	pthread_join(thread, NULL);
+	TH_LOG("%d races, %ld drops, %lld invalidations", i, atomic_load(&d.drops),
+	       counter(self, "odp_invalidations") - inval);
+	ASSERT_EQ(-1, bad) TH_LOG("race %d: CPU and RDMA differ at offset %ld",
+				  i - 1, bad);
+	ASSERT_LT(100, atomic_load(&d.drops));
 }
 
 TEST_HARNESS_MAIN

@@ -23,6 +23,7 @@
 
 #include "clock.h"
 #include "kselftest_harness.h"
+#include "meminfo.h"
 #include "rdma_loop.h"
 
 #define LEN	(2UL << 20)
@@ -405,6 +406,147 @@ TEST_F(prefetch, dereg_one_mr_of_a_call)
 	ASSERT_GT(8, done);
 	ASSERT_EQ(0, ibv_dereg_mr(big_mr));
 	munmap(raw, len + STEP);
+}
+
+/* Wait up to 60 s for the odp_prefetches counter to reach @target. */
+static long long wait_prefetches(struct rdma_loop *lp, long long target)
+{
+	double deadline = now_s() + 60;
+	long long n;
+
+	do
+		n = rdma_loop_counter(lp, "odp_prefetches");
+	while (n < target && now_s() < deadline);
+	return n;
+}
+
+/*
+ * The MR of a later SGE of a queued call is deregistered while the work
+ * is on the first SGE's 16 steps, and the first MR stays: the work lets
+ * the dead MR go, goes through all 16 steps, then skips the dead MR's
+ * range (it once dereferenced the dropped MR there: an oops in the
+ * kworker), and the device works on.
+ */
+TEST_F(prefetch, dereg_mr_of_a_later_sge)
+{
+	const size_t len = 16 * STEP;
+	struct ibv_mr *big_mr, *small_mr;
+	struct ibv_sge sge[2];
+	long long start;
+	char *raw, *big;
+
+	big = map_steps(len, &raw);
+	ASSERT_NE(NULL, big);
+	big_mr = rdma_loop_reg(&self->lp, big, len, IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, big_mr);
+	small_mr = rdma_loop_reg(&self->lp, self->buf, LEN, IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, small_mr);
+	sge[0] = (struct ibv_sge){ (uintptr_t)big, len, big_mr->lkey };
+	sge[1] = (struct ibv_sge){ (uintptr_t)self->buf, LEN, small_mr->lkey };
+	start = rdma_loop_counter(&self->lp, "odp_prefetches");
+	ASSERT_EQ(0, ibv_advise_mr(self->lp.pd,
+				   IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE, 0, sge, 2));
+	ASSERT_EQ(0, ibv_dereg_mr(small_mr));
+	ASSERT_LE(start + 16, wait_prefetches(&self->lp, start + 16));
+	/* past the first range: the work reaches the second now */
+	usleep(300 * 1000);
+	ASSERT_EQ(start + 16, rdma_loop_counter(&self->lp, "odp_prefetches"));
+
+	memset(self->local, 0x5a, PAGE);
+	ASSERT_EQ(IBV_WC_SUCCESS, rdma_loop_write(&self->lp, self->lmr, self->local,
+						  big_mr, big + len - PAGE, PAGE));
+	ASSERT_EQ(0, memcmp(big + len - PAGE, self->local, PAGE));
+	ASSERT_EQ(0, ibv_dereg_mr(big_mr));
+	munmap(raw, len + STEP);
+}
+
+struct dereg_later {
+	struct rdma_loop *lp;
+	struct ibv_mr *mr;
+	long long after;
+	int ret;
+};
+
+static void *dereg_after_first_step(void *arg)
+{
+	struct dereg_later *d = arg;
+
+	wait_prefetches(d->lp, d->after);
+	d->ret = ibv_dereg_mr(d->mr);
+	return NULL;
+}
+
+/*
+ * The same with a synchronous call (IBV_ADVISE_MR_FLAG_FLUSH) and another
+ * thread deregistering the second SGE's MR during the first SGE's steps:
+ * the dereg returns, the call ends with ENOENT for the MR that went away
+ * (it once oopsed in the system call), and the first range is mapped.
+ */
+TEST_F(prefetch, sync_call_loses_mr_of_a_later_sge)
+{
+	const size_t len = 16 * STEP;
+	struct dereg_later d = { .lp = &self->lp, .ret = -1 };
+	struct ibv_mr *big_mr;
+	struct ibv_sge sge[2];
+	pthread_t thread;
+	long long start;
+	char *raw, *big;
+
+	big = map_steps(len, &raw);
+	ASSERT_NE(NULL, big);
+	big_mr = rdma_loop_reg(&self->lp, big, len, IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, big_mr);
+	d.mr = rdma_loop_reg(&self->lp, self->buf, LEN, IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, d.mr);
+	sge[0] = (struct ibv_sge){ (uintptr_t)big, len, big_mr->lkey };
+	sge[1] = (struct ibv_sge){ (uintptr_t)self->buf, LEN, d.mr->lkey };
+	start = rdma_loop_counter(&self->lp, "odp_prefetches");
+	d.after = start + 1;
+	ASSERT_EQ(0, pthread_create(&thread, NULL, dereg_after_first_step, &d));
+	ASSERT_EQ(ENOENT, ibv_advise_mr(self->lp.pd,
+					IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+					IBV_ADVISE_MR_FLAG_FLUSH, sge, 2));
+	pthread_join(thread, NULL);
+	ASSERT_EQ(0, d.ret);
+	ASSERT_EQ(start + 16, rdma_loop_counter(&self->lp, "odp_prefetches"));
+	ASSERT_EQ(0, ibv_dereg_mr(big_mr));
+	munmap(raw, len + STEP);
+}
+
+/*
+ * PREFETCH_NO_FAULT over 64 GiB of PROT_NONE space, twice, through an ODP
+ * MR: nothing is mapped, so the kernel keeps nothing (it once kept ~256
+ * KiB of page arrays per 64 MiB chunk until dereg: 256 MiB per call).
+ */
+TEST_F_TIMEOUT(prefetch, no_fault_over_prot_none_keeps_no_memory, 300)
+{
+	const size_t len = 1024 * STEP, part = 16 * STEP;
+	struct ibv_sge sge[64];
+	long long before, grown;
+	struct ibv_mr *mr;
+	char *none;
+	int i, round;
+
+	none = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+		    MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, none);
+	mr = rdma_loop_reg(&self->lp, none, len, IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, mr) TH_LOG("%s", strerror(errno));
+	for (i = 0; i < 64; i++)
+		sge[i] = (struct ibv_sge){ (uintptr_t)none + i * part, part,
+					   mr->lkey };
+	before = kernel_memory();
+	ASSERT_LT(0, before);
+	for (round = 0; round < 2; round++)
+		ASSERT_EQ(0, ibv_advise_mr(self->lp.pd,
+					   IBV_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT,
+					   IBV_ADVISE_MR_FLAG_FLUSH, sge, 64));
+	grown = kernel_memory() - before;
+	TH_LOG("kernel memory after 2 x 64 GiB of PREFETCH_NO_FAULT: %+lld KiB",
+	       grown / 1024);
+	ASSERT_GT(32LL << 20, grown);
+	ASSERT_EQ(0, ibv_dereg_mr(mr));
+	munmap(none, len);
 }
 
 /*

@@ -6,8 +6,10 @@
  * exact status checked: an iova that differs from the address, WRs whose
  * SGEs mix ODP and pinned MRs, UC write and send, memory windows bound to
  * an ODP MR, ibv_rereg_mr, implicit ODP over memory mapped after the
- * registration (and its errors), bounds, zero-length transfers; and the
- * provider's extended CQ polled the way rdma-core's own tests poll it.
+ * registration (and its errors), bounds, zero-length transfers; the
+ * kernel memory that large and implicit MRs take (only what maps pages);
+ * and the provider's extended CQ polled the way rdma-core's own tests poll
+ * it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,12 +20,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "kselftest_harness.h"
+#include "meminfo.h"
 #include "rdma_loop.h"
 
 #define LEN	(1UL << 20)
 #define XFER	(16 * 1024)
 #define IOVA	0x100000000ULL
+/* rxe-odp maps ODP MRs in children of up to 64 MiB-aligned chunks */
+#define STEP	(64ULL << 20)
 
 static char *map_rw(size_t len)
 {
@@ -492,6 +498,147 @@ TEST_F(verbs, implicit_access_past_top_of_user_space)
 	ASSERT_TRUE(write_top(self, imr, 14));
 	ASSERT_EQ(0, ibv_dereg_mr(imr));
 	munmap(top, 4096);
+}
+
+static char *map_noreserve(size_t len, int prot)
+{
+	char *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS |
+		       MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, len, MADV_NOHUGEPAGE);
+	return p;
+}
+
+static struct ibv_mr *reg_implicit(struct _test_data_verbs *self)
+{
+	return ibv_reg_mr(self->lp.pd, NULL, SIZE_MAX,
+			  IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+			  IBV_ACCESS_REMOTE_READ | IBV_ACCESS_ON_DEMAND);
+}
+
+/*
+ * Remote READs through an implicit MR's rkey into PROT_NONE space, each in
+ * another 64 MiB chunk: every one fails with a remote access error, and
+ * the kernel keeps nothing for them (it once kept a child of ~256 KiB of
+ * page arrays per chunk until dereg: 64 MiB for these 256 READs).
+ */
+TEST_F_TIMEOUT(verbs, failed_reads_keep_no_memory, 300)
+{
+	const size_t len = 256 * STEP;
+	long long before, grown;
+	struct ibv_mr *imr;
+	char *none;
+	int i;
+
+	if (variant->qp_type != IBV_QPT_RC)
+		SKIP(return, "UC has no NAK for a failed remote access");
+	none = map_noreserve(len, PROT_NONE);
+	ASSERT_NE(NULL, none);
+	imr = reg_implicit(self);
+	ASSERT_NE(NULL, imr);
+	before = kernel_memory();
+	ASSERT_LT(0, before);
+	for (i = 0; i < 256; i++) {
+		ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+			  rdma_loop_read(&self->lp, self->pin_mr, self->pin, imr,
+					 none + i * STEP + 4096, 8));
+		ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+	}
+	grown = kernel_memory() - before;
+	TH_LOG("kernel memory after 256 failed READs: %+lld KiB", grown / 1024);
+	ASSERT_GT(16LL << 20, grown);
+	/* and the MR goes on working where there is memory */
+	fill(self->pin, XFER, 15);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_write(&self->lp, self->pin_mr, self->pin, imr,
+				  self->odp, XFER));
+	ASSERT_TRUE(same(self->pin, self->odp, XFER));
+	ASSERT_EQ(0, ibv_dereg_mr(imr));
+	munmap(none, len);
+}
+
+/*
+ * One page written in each of 64 chunks of an implicit MR, then unmapped:
+ * the invalidations leave the children without pages and the kernel frees
+ * them without waiting for dereg (64 x ~256 KiB of page arrays otherwise).
+ */
+TEST_F(verbs, unmapped_children_are_freed)
+{
+	const size_t len = 64 * STEP;
+	long long before, touched, left = 0;
+	double deadline;
+	struct ibv_mr *imr;
+	char *mem;
+	int i;
+
+	if (variant->qp_type != IBV_QPT_RC)
+		SKIP(return, "one QP type is enough");
+	mem = map_noreserve(len, PROT_READ | PROT_WRITE);
+	ASSERT_NE(NULL, mem);
+	imr = reg_implicit(self);
+	ASSERT_NE(NULL, imr);
+	before = kernel_memory();
+	ASSERT_LT(0, before);
+	fill(self->pin, 64, 21);
+	for (i = 0; i < 64; i++)
+		ASSERT_EQ(IBV_WC_SUCCESS,
+			  rdma_loop_write(&self->lp, self->pin_mr, self->pin,
+					  imr, mem + i * STEP, 64));
+	touched = kernel_memory() - before;
+	ASSERT_TRUE(same(self->pin, mem + 63 * STEP, 64));
+	ASSERT_EQ(0, munmap(mem, len));
+	/* the children are freed from a work item: give it a moment */
+	deadline = now_s() + 10;
+	do {
+		usleep(100 * 1000);
+		left = kernel_memory() - before;
+	} while (left > (4LL << 20) && now_s() < deadline);
+	TH_LOG("kernel memory: %+lld KiB with 64 chunks written, %+lld KiB after munmap",
+	       touched / 1024, left / 1024);
+	ASSERT_GT(4LL << 20, left);
+	ASSERT_EQ(0, ibv_dereg_mr(imr));
+}
+
+/*
+ * An explicit MR of 256 GiB that starts 4 KiB into a 64 MiB chunk spans
+ * 4097 chunks: an access works in each of them (the last one once failed
+ * with an access error after a 4096-children limit). Each page is
+ * unmapped again after its WRITE, so that the kernel frees its child.
+ */
+TEST_F_TIMEOUT(verbs, mr_over_more_than_4096_chunks, 600)
+{
+	const size_t len = 4096 * STEP;
+	struct ibv_mr *mr;
+	char *raw, *start;
+	long long before;
+	int i, bad = -1;
+
+	if (variant->qp_type != IBV_QPT_RC)
+		SKIP(return, "one QP type is enough");
+	raw = map_noreserve(len + 2 * STEP, PROT_READ | PROT_WRITE);
+	ASSERT_NE(NULL, raw);
+	start = (char *)(((uintptr_t)raw + STEP - 1) & ~(STEP - 1)) + 4096;
+	mr = rdma_loop_reg(&self->lp, start, len, IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, mr) TH_LOG("%s", strerror(errno));
+	before = kernel_memory();
+	for (i = 0; i <= 4096 && bad < 0; i++) {
+		/* the first page of chunk i that is in the MR */
+		char *page = i ? start - 4096 + (size_t)i * STEP : start;
+
+		fill(self->pin, 64, i);
+		if (rdma_loop_write(&self->lp, self->pin_mr, self->pin, mr,
+				    page, 64) != IBV_WC_SUCCESS ||
+		    !same(self->pin, page, 64))
+			bad = i;
+		madvise(page, 4096, MADV_DONTNEED);
+	}
+	TH_LOG("4097 chunks, kernel memory %+lld KiB",
+	       (kernel_memory() - before) / 1024);
+	ASSERT_EQ(-1, bad) TH_LOG("chunk %d failed", bad);
+	ASSERT_EQ(0, ibv_dereg_mr(mr));
+	munmap(raw, len + 2 * STEP);
 }
 
 TEST_HARNESS_MAIN
