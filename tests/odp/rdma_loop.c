@@ -396,10 +396,19 @@ long long rdma_loop_counter(struct rdma_loop *lp, const char *name)
 		 "/sys/class/infiniband/%s/ports/1/hw_counters/%s",
 		 lp->dev_name, name);
 	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lld", &v) != 1)
-		v = -1;
-	fclose(f);
+	if (f) {
+		if (fscanf(f, "%lld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	/*
+	 * A check against a counter that cannot be read would pass
+	 * vacuously (-1 == -1): end the test instead.
+	 */
+	if (v < 0) {
+		fprintf(stderr, "# cannot read %s: %s\n", path,
+			f ? "not a number" : strerror(errno));
+		abort();
+	}
 	return v;
 }

@@ -97,7 +97,10 @@ int rdma_loop_read_back(struct rdma_loop *lp, struct ibv_mr *lmr, char *lbuf,
 /* Post one WR on qp[0] (signaled) and wait: status or -1. */
 int rdma_loop_post_wait(struct rdma_loop *lp, struct ibv_send_wr *wr);
 
-/* A port counter of the device (odp_faults, odp_invalidations...). */
+/*
+ * A port counter of the device (odp_faults, odp_invalidations...). A
+ * counter that cannot be read aborts the process (the test fails).
+ */
 long long rdma_loop_counter(struct rdma_loop *lp, const char *name);
 
 #endif
