@@ -188,7 +188,7 @@ FIXTURE_SETUP(dax)
 	umount_stale();
 
 	ret = system(variant->mkfs);
-	if (ret == -1 || WEXITSTATUS(ret) == 127)
+	if (ret == -1 || (WIFEXITED(ret) && WEXITSTATUS(ret) == 127))
 		SKIP_SETUP("cannot run '%s'", variant->mkfs);
 	ASSERT_EQ(0, ret) TH_LOG("'%s' failed", variant->mkfs);
 	snprintf(self->mnt, sizeof(self->mnt), "/tmp/odp_dax.XXXXXX");
