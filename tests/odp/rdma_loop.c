@@ -60,6 +60,28 @@ int rdma_loop_open(struct rdma_loop *lp)
 	return rdma_loop_connect(lp);
 }
 
+/*
+ * The path MTU: RXE_ODP_MTU (256, 512, 1024, 2048 or 4096; default 4096).
+ * With less than 4096 most packets start part-way into a page.
+ */
+static enum ibv_mtu path_mtu(void)
+{
+	switch (env_int("RXE_ODP_MTU", 4096)) {
+	case 256:
+		return IBV_MTU_256;
+	case 512:
+		return IBV_MTU_512;
+	case 1024:
+		return IBV_MTU_1024;
+	case 2048:
+		return IBV_MTU_2048;
+	case 4096:
+		return IBV_MTU_4096;
+	}
+	fprintf(stderr, "# RXE_ODP_MTU=%s is not an IB MTU\n", getenv("RXE_ODP_MTU"));
+	abort();
+}
+
 static int qp_to_rts(struct rdma_loop *lp, struct ibv_qp *qp, uint32_t dest)
 {
 	bool rc = lp->qp_type == IBV_QPT_RC;
@@ -87,7 +109,7 @@ static int qp_to_rts(struct rdma_loop *lp, struct ibv_qp *qp, uint32_t dest)
 
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_4096;
+	a.path_mtu = path_mtu();
 	a.dest_qp_num = dest;
 	a.max_dest_rd_atomic = 16;
 	a.min_rnr_timer = 1;

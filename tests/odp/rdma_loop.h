@@ -25,7 +25,10 @@ struct rdma_loop {
 	char dev_name[64];
 };
 
-/* Open the device named by RXE_ODP_DEV (default rxe0), GID RXE_ODP_GID (1). */
+/*
+ * Open the device named by RXE_ODP_DEV (default rxe0), GID RXE_ODP_GID (1);
+ * connected QPs use the path MTU RXE_ODP_MTU (default 4096).
+ */
 int rdma_loop_open(struct rdma_loop *lp);
 /* (Re)create and connect the QP pair: after an error completion the QPs
  * are in the error state and a test that goes on needs new ones.
