@@ -101,6 +101,81 @@ def tap_results(path, prefix):
             name = None
 
 
+TAP_PLAN = re.compile(r'^1\.\.(\d+)$')
+TAP_TOTALS = re.compile(r'^# Totals: pass:(\d+) fail:(\d+) xfail:(\d+) '
+                        r'xpass:(\d+) skip:(\d+) error:(\d+)$')
+
+
+def read_rc(base, name):
+    """The exit status run-all recorded for NAME, or None."""
+    try:
+        with open(os.path.join(base, name + '.rc')) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def tap_problems(path, rc):
+    """Why a C tool's run does not count as complete: it did not start, died
+    part way, or printed a plan or totals that its results do not match.
+    An empty list if its results can be trusted."""
+    with open(path) as f:
+        lines = [line.rstrip('\n') for line in f]
+    plan = [int(m.group(1)) for m in map(TAP_PLAN.match, lines) if m]
+    totals = [m for m in map(TAP_TOTALS.match, lines) if m]
+    results = [m for m in map(TAP_RESULT.match, lines) if m]
+    failed = sum(1 for m in results if m.group(1))
+    skipped = sum(1 for m in results if m.group(2))
+    problems = []
+    if rc is None:
+        problems.append('no exit status recorded')
+    if len(plan) != 1:
+        problems.append('%d TAP plans (1..N) instead of one' % len(plan))
+    elif plan[0] != len(results):
+        problems.append('plan 1..%d but %d results' % (plan[0], len(results)))
+    if len(totals) != 1:
+        problems.append('no "# Totals:" line: the tool did not finish')
+    else:
+        want = [int(g) for g in totals[0].groups()]
+        got = [len(results) - failed - skipped, failed, 0, 0, skipped, 0]
+        if want != got:
+            problems.append('Totals %s do not match the results %s (pass fail xfail '
+                            'xpass skip error)' % (want, got))
+    if rc is not None:
+        # the 6.1 harness and odp_torture exit 1 if a test failed, else 0
+        expect = 1 if failed else 0
+        if rc != expect:
+            problems.append('exit status %d, expected %d for %d failed of %d'
+                            % (rc, expect, failed, len(results)))
+    if problems:
+        problems.append('last lines:\n' + '\n'.join(lines[-15:]))
+    return problems
+
+
+def tool_runs(kernel):
+    """(name, problems) for every command run-all recorded for one kernel."""
+    base = os.path.join(run_dir(kernel), 'out')
+    runs = []
+    for path in sorted(glob.glob(os.path.join(base, '*.tap'))):
+        name = os.path.basename(path)[:-4]
+        runs.append((name, tap_problems(path, read_rc(base, name))))
+    for module in ('stock', 'librxe', 'ours'):
+        name = 'rdma-core-' + module
+        rc = read_rc(base, name)
+        problems = []
+        try:
+            records = rdma_core_results(kernel, module)
+        except (OSError, ValueError) as exc:
+            records, problems = {}, ['no results: %s' % exc]
+        bad = [r for r in records.values() if r['status'] in ('failed', 'error')]
+        if rc is None:
+            problems.append('no exit status recorded')
+        elif rc != (1 if bad else 0):
+            problems.append('exit status %d with %d failed tests' % (rc, len(bad)))
+        runs.append((name, problems))
+    return runs
+
+
 def guest_results(kernel):
     """Every result of one kernel's run, or one failing stand-in per missing file."""
     results = []
@@ -132,3 +207,6 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize('guest_result', results, ids=[r.name for r in results])
     if 'check_kernel' in metafunc.fixturenames:
         metafunc.parametrize('check_kernel', kernels())
+    if 'tool_run' in metafunc.fixturenames:
+        runs = [(k, name, problems) for k in kernels() for name, problems in tool_runs(k)]
+        metafunc.parametrize('tool_run', runs, ids=['%s/%s' % r[:2] for r in runs])
