@@ -34,6 +34,11 @@ kdir_version() {
 	env -u MAKEFLAGS -u MAKELEVEL make -s -C "$kdir" kernelversion
 }
 
+# one assembly of DEST at a time (it goes through DEST.tmp)
+mkdir -p "$(dirname "$dest")"
+exec 9>"$dest.lock"
+flock 9
+
 inputs=$( (stat -c '%n %s %Y' "$tarball"; kdir_version
 	   cat "$here"/patches/series "$here"/patches/*.patch "${new_files[@]}") |
 	 sha256sum | cut -c1-16)
@@ -61,7 +66,7 @@ git_tree() {
 git_tree init -q
 # kbuild's outputs are not part of the sources
 printf '%s\n' '*.o' '*.ko' '*.mod' '*.mod.c' '.*.cmd' '.*.d' modules.order \
-	Module.symvers .assembled >"$tmp/.git/info/exclude"
+	Module.symvers .assembled .assembled-head >"$tmp/.git/info/exclude"
 git_tree add -A
 git_tree commit -q -m "rxe: stock sources from linux-source-6.1 $src_ver"
 if ((${#new_files[@]})); then
@@ -76,5 +81,15 @@ while read -r patch; do
 done <"$here/patches/series"
 
 echo "$inputs" >"$tmp/.assembled"
+git_tree rev-parse HEAD >"$tmp/.assembled-head"
+# Developers edit and commit in DEST (Documentation/design.md): never
+# throw away work that export-patches.sh has not written back yet.
+if [[ -f $dest/.assembled-head ]]; then
+	if [[ $(git -C "$dest" rev-parse HEAD) != $(cat "$dest/.assembled-head") ||
+		-n $(git -C "$dest" status --porcelain --untracked-files=no) ]]; then
+		rm -rf "$tmp"
+		die "$dest has commits or changes not exported: run rxe-odp/export-patches.sh $dest (or remove $dest)"
+	fi
+fi
 rm -rf "$dest"
 mv "$tmp" "$dest"

@@ -23,13 +23,18 @@ linux_source_tree() {
 	[[ -r $LINUX_SOURCE_TARBALL ]] ||
 		die "$LINUX_SOURCE_TARBALL missing: apt-get install linux-source-6.1"
 	stamp=$(stat -c %Y-%s "$LINUX_SOURCE_TARBALL")
-	if [[ ! -f $dest/.stamp || $(cat "$dest/.stamp") != "$stamp" ]]; then
-		progress "extracting $LINUX_SOURCE_TARBALL into $dest" >&2
-		rm -rf "$dest"
-		mkdir -p "$dest"
-		tar -C "$dest" -xf "$LINUX_SOURCE_TARBALL"
-		echo "$stamp" >"$dest/.stamp"
-	fi
+	mkdir -p "$RXE_ODP_CACHE"
+	# one extraction at a time; the others wait and then find it done
+	(
+		flock 9 || exit 1
+		if [[ ! -f $dest/.stamp || $(cat "$dest/.stamp") != "$stamp" ]]; then
+			progress "extracting $LINUX_SOURCE_TARBALL into $dest" >&2
+			rm -rf "$dest"
+			mkdir -p "$dest"
+			tar -C "$dest" -xf "$LINUX_SOURCE_TARBALL" || exit 1
+			echo "$stamp" >"$dest/.stamp"
+		fi
+	) 9>"$RXE_ODP_CACHE/src.lock" || die "extracting $LINUX_SOURCE_TARBALL failed"
 	echo "$dest/linux-source-6.1"
 }
 
@@ -54,6 +59,19 @@ run_logged() {
 		die "$what failed (exit $rc) after $((SECONDS - start))s; full log: $log"
 	fi
 	progress "$what: done in $((SECONDS - start))s"
+}
+
+# with_lock FILE CMD...: run CMD holding an exclusive flock on FILE, so
+# that overlapping runs (two checkouts, two make invocations) take turns
+# at a shared cache entry instead of building it over each other.
+with_lock() {
+	local lock=$1
+	shift
+	mkdir -p "$(dirname "$lock")"
+	(
+		flock 9 || exit 1
+		"$@"
+	) 9>"$lock"
 }
 
 # Return 0 once $1 has exited, 1 if it still runs after $2 seconds.
