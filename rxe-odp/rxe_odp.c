@@ -28,6 +28,8 @@
  * arrays exist only where pages are mapped.
  */
 
+#include <linux/debugfs.h>
+#include <linux/fault-inject.h>
 #include <linux/hmm.h>
 #include <linux/io.h>
 #include <linux/magic.h>
@@ -87,6 +89,45 @@ static bool rxe_odp_inval_hit(struct rxe_odp *odp, u64 since, u64 start,
  * Module unload drains it.
  */
 static struct workqueue_struct *rxe_odp_wq;
+
+#ifdef CONFIG_FAULT_INJECTION_DEBUG_FS
+/*
+ * /sys/kernel/debug/fail_rxe_odp (Documentation/fault-injection): make the
+ * allocations of ODP MRs, children, fault buffers and prefetch work fail,
+ * to test that every such failure ends in a clean error.
+ */
+static DECLARE_FAULT_ATTR(rxe_odp_fail_attr);
+static struct dentry *rxe_odp_fail_dir;
+
+static bool rxe_odp_fail_alloc(void)
+{
+	return should_fail(&rxe_odp_fail_attr, 1);
+}
+
+static void rxe_odp_fail_init(void)
+{
+	rxe_odp_fail_dir = fault_create_debugfs_attr("fail_rxe_odp", NULL,
+						     &rxe_odp_fail_attr);
+}
+
+static void rxe_odp_fail_exit(void)
+{
+	debugfs_remove_recursive(rxe_odp_fail_dir);
+}
+#else
+static bool rxe_odp_fail_alloc(void)
+{
+	return false;
+}
+
+static void rxe_odp_fail_init(void)
+{
+}
+
+static void rxe_odp_fail_exit(void)
+{
+}
+#endif
 
 static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 			       const struct mmu_notifier_range *range,
@@ -192,7 +233,7 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 	else if (check_add_overflow(start, length, &end))
 		return -EOVERFLOW;
 
-	odp = kzalloc(sizeof(*odp), GFP_KERNEL);
+	odp = rxe_odp_fail_alloc() ? NULL : kzalloc(sizeof(*odp), GFP_KERNEL);
 	if (!odp)
 		return -ENOMEM;
 
@@ -336,10 +377,11 @@ static struct rxe_odp_umem *rxe_odp_new_child(struct rxe_odp *odp, u64 va)
 
 	if (!rxe_odp_range_has_vma(odp, start, end))
 		return ERR_PTR(-EFAULT);
-	child = kzalloc(sizeof(*child), GFP_KERNEL);
+	child = rxe_odp_fail_alloc() ? NULL : kzalloc(sizeof(*child), GFP_KERNEL);
 	if (!child)
 		return ERR_PTR(-ENOMEM);
-	umem = ib_umem_odp_alloc_child(odp->umem, start, end - start,
+	umem = rxe_odp_fail_alloc() ? ERR_PTR(-ENOMEM) :
+	       ib_umem_odp_alloc_child(odp->umem, start, end - start,
 				       &rxe_odp_mni_ops);
 	if (IS_ERR(umem)) {
 		kfree(child);
@@ -618,6 +660,8 @@ static int rxe_odp_fault_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 	if (fault)
 		range.default_flags = HMM_PFN_REQ_FAULT |
 			(perm & ODP_WRITE_ALLOWED_BIT ? HMM_PFN_REQ_WRITE : 0);
+	if (rxe_odp_fail_alloc())
+		return -ENOMEM;
 	if (npfns > ARRAY_SIZE(stack_pfns)) {
 		range.hmm_pfns = kvmalloc_array(npfns, sizeof(*range.hmm_pfns),
 						GFP_KERNEL);
@@ -866,11 +910,15 @@ void rxe_odp_unlock(struct rxe_odp_umem *locked)
 int rxe_odp_init(void)
 {
 	rxe_odp_wq = alloc_workqueue("rxe_odp", WQ_UNBOUND, 0);
-	return rxe_odp_wq ? 0 : -ENOMEM;
+	if (!rxe_odp_wq)
+		return -ENOMEM;
+	rxe_odp_fail_init();
+	return 0;
 }
 
 void rxe_odp_exit(void)
 {
+	rxe_odp_fail_exit();
 	destroy_workqueue(rxe_odp_wq);
 }
 
@@ -1048,7 +1096,8 @@ int rxe_odp_advise_mr(struct ib_pd *ibpd,
 	if (flags & ~IB_UVERBS_ADVISE_MR_FLAG_FLUSH)
 		return -EOPNOTSUPP;
 
-	work = kvzalloc(struct_size(work, sge, num_sge), GFP_KERNEL);
+	work = rxe_odp_fail_alloc() ? NULL :
+	       kvzalloc(struct_size(work, sge, num_sge), GFP_KERNEL);
 	if (!work)
 		return -ENOMEM;
 	work->advice = advice;

@@ -83,8 +83,12 @@ FIXTURE_SETUP(verbs)
 	ASSERT_NE(NULL, self->pin_mr);
 }
 
+static int fail_rxe_odp(int percent);
+
 FIXTURE_TEARDOWN(verbs)
 {
+	/* a test that failed part way leaves no fault injection behind */
+	fail_rxe_odp(0);
 	if (self->odp_mr)
 		ibv_dereg_mr(self->odp_mr);
 	if (self->pin_mr)
@@ -639,6 +643,110 @@ TEST_F_TIMEOUT(verbs, mr_over_more_than_4096_chunks, 600)
 	ASSERT_EQ(-1, bad) TH_LOG("chunk %d failed", bad);
 	ASSERT_EQ(0, ibv_dereg_mr(mr));
 	munmap(raw, len + 2 * STEP);
+}
+
+#define FAIL_DIR	"/sys/kernel/debug/fail_rxe_odp"
+
+/* Write @val to FAIL_DIR/@name; 0 or -1. */
+static int fail_set(const char *name, const char *val)
+{
+	char path[128];
+	FILE *f;
+	int ret;
+
+	snprintf(path, sizeof(path), FAIL_DIR "/%s", name);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	ret = fputs(val, f) < 0 ? -1 : 0;
+	return fclose(f) || ret ? -1 : 0;
+}
+
+/* Make rxe_odp's allocations fail with @percent probability (0: never). */
+static int fail_rxe_odp(int percent)
+{
+	char p[16];
+
+	snprintf(p, sizeof(p), "%d", percent);
+	return fail_set("times", "-1") || fail_set("interval", "1") ||
+	       fail_set("verbose", "0") || fail_set("probability", p);
+}
+
+/*
+ * With fault injection on rxe_odp's own allocations (fail_rxe_odp: the ODP
+ * state of an MR, children, fault buffers, prefetch work): when they all
+ * fail, ODP registration fails with ENOMEM, RDMA into a new chunk ends
+ * with a remote access error and prefetch with ENOMEM; when a third of
+ * them fail, each of 300 operations either succeeds with the right data
+ * or ends in one of those errors; afterwards everything works again (and
+ * kmemleak, checked at the end of the run, finds nothing).
+ */
+TEST_F_TIMEOUT(verbs, allocation_failures, 300)
+{
+	const size_t len = 32 * STEP;
+	struct ibv_sge sge;
+	struct ibv_mr *mr;
+	int i, st, ok = 0, failed = 0;
+	char *mem;
+
+	if (variant->qp_type != IBV_QPT_RC)
+		SKIP(return, "one QP type is enough");
+	if (access(FAIL_DIR, F_OK))
+		SKIP(return, "no " FAIL_DIR " (kernel without CONFIG_FAULT_INJECTION_DEBUG_FS)");
+	mem = map_noreserve(len, PROT_READ | PROT_WRITE);
+	ASSERT_NE(NULL, mem);
+	mr = rdma_loop_reg(&self->lp, mem, len, IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, mr);
+
+	ASSERT_EQ(0, fail_rxe_odp(100));
+	ASSERT_EQ(NULL, rdma_loop_reg(&self->lp, self->odp, LEN,
+				      IBV_ACCESS_ON_DEMAND));
+	ASSERT_EQ(ENOMEM, errno);
+	fill(self->pin, XFER, 31);
+	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  rdma_loop_write(&self->lp, self->pin_mr, self->pin, mr,
+				  mem, XFER));
+	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+	sge = (struct ibv_sge){ (uintptr_t)mem, XFER, mr->lkey };
+	ASSERT_EQ(ENOMEM, ibv_advise_mr(self->lp.pd,
+					IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+					IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1));
+
+	ASSERT_EQ(0, fail_rxe_odp(33));
+	for (i = 0; i < 300; i++) {
+		char *at = mem + (i % 32) * STEP + (i / 32) * XFER;
+
+		fill(self->pin, XFER, i);
+		st = rdma_loop_write(&self->lp, self->pin_mr, self->pin, mr,
+				     at, XFER);
+		if (st == IBV_WC_REM_ACCESS_ERR) {
+			failed++;
+			ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+			continue;
+		}
+		ASSERT_EQ(IBV_WC_SUCCESS, st);
+		ASSERT_TRUE(same(self->pin, at, XFER));
+		ok++;
+		/* every other chunk emptied again: its child goes */
+		if (i & 1)
+			madvise(at, XFER, MADV_DONTNEED);
+	}
+	ASSERT_EQ(0, fail_rxe_odp(0));
+	TH_LOG("with a third of the allocations failing: %d WRITEs ok, %d refused",
+	       ok, failed);
+	ASSERT_LT(0, ok);
+	ASSERT_LT(0, failed);
+
+	fill(self->pin, XFER, 77);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_write(&self->lp, self->pin_mr, self->pin, mr,
+				  mem + len - XFER, XFER));
+	ASSERT_TRUE(same(self->pin, mem + len - XFER, XFER));
+	ASSERT_EQ(0, ibv_advise_mr(self->lp.pd,
+				   IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+				   IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1));
+	ASSERT_EQ(0, ibv_dereg_mr(mr));
+	munmap(mem, len);
 }
 
 TEST_HARNESS_MAIN
