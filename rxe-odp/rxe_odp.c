@@ -275,40 +275,97 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 	return 0;
 }
 
-static void rxe_odp_free_child(struct rxe_odp_umem *child)
+/*
+ * The page arrays of all children of all ODP MRs (ib_core allocates a pfn
+ * and a DMA entry per page of a child when it is created) stay below
+ * 1/RXE_ODP_CHILD_MEM_SHARE of RAM: a child costs 256 KiB even when it
+ * maps a single (zero) page, so without a bound a peer with an implicit
+ * MR's rkey could make the kernel allocate 64 times what the memory it
+ * touches costs the process. Past the bound, an access that needs a new
+ * child fails with -ENOMEM.
+ */
+#define RXE_ODP_CHILD_MEM_SHARE	16
+static atomic_long_t rxe_odp_child_bytes;
+
+static unsigned long rxe_odp_child_cost(u64 start, u64 end)
+{
+	return ((end - start) >> PAGE_SHIFT) * 2 * sizeof(u64);
+}
+
+static bool rxe_odp_charge_child(unsigned long cost)
+{
+	unsigned long limit = (totalram_pages() << PAGE_SHIFT) /
+			      RXE_ODP_CHILD_MEM_SHARE;
+
+	if (atomic_long_add_return(cost, &rxe_odp_child_bytes) <= limit)
+		return true;
+	atomic_long_sub(cost, &rxe_odp_child_bytes);
+	return false;
+}
+
+static void rxe_odp_uncharge_child(unsigned long cost)
+{
+	atomic_long_sub(cost, &rxe_odp_child_bytes);
+}
+
+/*
+ * Take @child, which nobody uses any more, out of the xarray: an access
+ * that still finds it under RCU fails to take a reference and creates a
+ * new child under children_lock. rxe_odp_release_child() frees it.
+ */
+static void rxe_odp_unlink_child(struct rxe_odp_umem *child)
 {
 	lockdep_assert_held(&child->odp->children_lock);
 
 	xa_erase(&child->odp->children,
 		 ib_umem_start(child->umem) >> RXE_ODP_CHILD_SHIFT);
+}
+
+/*
+ * Free an unlinked child. Not under children_lock: releasing the umem
+ * waits for invalidations of the whole mm in progress, which must not
+ * hold up the other accesses to the MR.
+ */
+static void rxe_odp_release_child(struct rxe_odp_umem *child)
+{
+	unsigned long cost = rxe_odp_child_cost(ib_umem_start(child->umem),
+						ib_umem_end(child->umem));
+
 	ib_umem_odp_release(child->umem);
+	rxe_odp_uncharge_child(cost);
 	/* a lookup under RCU may still be trying to take a reference */
 	kfree_rcu(child, rcu);
 }
 
 /*
- * Free @child if nothing of it is mapped and nobody uses it. An access
- * that finds it in the xarray from now on fails to take a reference and
- * creates a new child under children_lock.
+ * Unlink @child if nothing of it is mapped and nobody uses it. An access
+ * mapping pages holds a reference, so the unlocked look at npages can only
+ * miss pages an invalidation is taking away: the release unmaps those.
  */
-static void rxe_odp_try_free_child(struct rxe_odp_umem *child)
+static bool rxe_odp_unlink_if_unused(struct rxe_odp_umem *child)
 {
-	if (!READ_ONCE(child->umem->npages) &&
-	    refcount_dec_if_one(&child->users))
-		rxe_odp_free_child(child);
+	if (READ_ONCE(child->umem->npages) ||
+	    !refcount_dec_if_one(&child->users))
+		return false;
+	rxe_odp_unlink_child(child);
+	return true;
 }
 
 /* Free the children that invalidations left without a mapped page. */
 static void rxe_odp_reap_work(struct work_struct *work)
 {
 	struct rxe_odp *odp = container_of(work, struct rxe_odp, reap_work);
-	struct rxe_odp_umem *child;
+	struct rxe_odp_umem *child, *next;
 	unsigned long index;
+	LIST_HEAD(unused);
 
 	mutex_lock(&odp->children_lock);
 	xa_for_each(&odp->children, index, child)
-		rxe_odp_try_free_child(child);
+		if (rxe_odp_unlink_if_unused(child))
+			list_add(&child->unused, &unused);
 	mutex_unlock(&odp->children_lock);
+	list_for_each_entry_safe(child, next, &unused, unused)
+		rxe_odp_release_child(child);
 }
 
 /*
@@ -323,16 +380,20 @@ void rxe_odp_mr_cleanup(struct rxe_mr *mr)
 	struct rxe_odp *odp = mr->odp;
 	struct mm_struct *mm = odp->umem->umem.owning_mm;
 	bool root = odp->umem->is_implicit_odp;
-	struct rxe_odp_umem *child;
+	struct rxe_odp_umem *child, *next;
 	unsigned long index;
+	LIST_HEAD(unused);
 
 	mutex_lock(&odp->children_lock);
 	xa_for_each(&odp->children, index, child) {
-		if (WARN_ON(!refcount_dec_if_one(&child->users)))
-			continue;
-		rxe_odp_free_child(child);
+		/* dereg waited for every access: only the xarray's reference */
+		WARN_ON(refcount_read(&child->users) != 1);
+		rxe_odp_unlink_child(child);
+		list_add(&child->unused, &unused);
 	}
 	mutex_unlock(&odp->children_lock);
+	list_for_each_entry_safe(child, next, &unused, unused)
+		rxe_odp_release_child(child);
 	cancel_work_sync(&odp->reap_work);
 	xa_destroy(&odp->children);
 	ib_umem_odp_release(odp->umem);
@@ -355,7 +416,8 @@ static bool rxe_odp_range_has_vma(struct rxe_odp *odp, u64 start, u64 end)
 	mmap_read_lock(mm);
 	found = find_vma_intersection(mm, start, end);
 	mmap_read_unlock(mm);
-	mmput(mm);
+	/* not mmput(): the last reference would tear the mm down right here */
+	mmput_async(mm);
 	return found;
 }
 
@@ -377,15 +439,19 @@ static struct rxe_odp_umem *rxe_odp_new_child(struct rxe_odp *odp, u64 va)
 
 	if (!rxe_odp_range_has_vma(odp, start, end))
 		return ERR_PTR(-EFAULT);
-	child = rxe_odp_fail_alloc() ? NULL : kzalloc(sizeof(*child), GFP_KERNEL);
-	if (!child)
+	if (!rxe_odp_charge_child(rxe_odp_child_cost(start, end)))
 		return ERR_PTR(-ENOMEM);
+	child = rxe_odp_fail_alloc() ? NULL : kzalloc(sizeof(*child), GFP_KERNEL);
+	if (!child) {
+		err = -ENOMEM;
+		goto out_uncharge;
+	}
 	umem = rxe_odp_fail_alloc() ? ERR_PTR(-ENOMEM) :
 	       ib_umem_odp_alloc_child(odp->umem, start, end - start,
 				       &rxe_odp_mni_ops);
 	if (IS_ERR(umem)) {
-		kfree(child);
-		return ERR_CAST(umem);
+		err = PTR_ERR(umem);
+		goto out_free;
 	}
 	umem->private = odp;
 	child->umem = umem;
@@ -394,10 +460,15 @@ static struct rxe_odp_umem *rxe_odp_new_child(struct rxe_odp *odp, u64 va)
 	err = xa_err(xa_store(&odp->children, index, child, GFP_KERNEL));
 	if (err) {
 		ib_umem_odp_release(umem);
-		kfree(child);
-		return ERR_PTR(err);
+		goto out_free;
 	}
 	return child;
+
+out_free:
+	kfree(child);
+out_uncharge:
+	rxe_odp_uncharge_child(rxe_odp_child_cost(start, end));
+	return ERR_PTR(err);
 }
 
 /* The child that covers @va, with a reference; created if needed. */
@@ -436,18 +507,29 @@ static struct rxe_odp_umem *rxe_odp_get_child(struct rxe_odp *odp, u64 va)
 static void rxe_odp_put_umem(struct rxe_odp_umem *ou)
 {
 	struct rxe_odp *odp = ou->odp;
+	bool unused;
 
 	if (ou == &odp->whole)
 		return;
 	if (READ_ONCE(ou->umem->npages)) {
 		/* not the last reference: the xarray holds one */
 		refcount_dec(&ou->users);
+		/*
+		 * An invalidation that emptied the child meanwhile queued
+		 * reap_work, which may have found it still in use: look at
+		 * npages again once this reference is gone.
+		 */
+		smp_mb__after_atomic();
+		if (!READ_ONCE(ou->umem->npages))
+			queue_work(rxe_odp_wq, &odp->reap_work);
 		return;
 	}
 	mutex_lock(&odp->children_lock);
 	refcount_dec(&ou->users);
-	rxe_odp_try_free_child(ou);
+	unused = rxe_odp_unlink_if_unused(ou);
 	mutex_unlock(&odp->children_lock);
+	if (unused)
+		rxe_odp_release_child(ou);
 }
 
 /*
@@ -634,8 +716,9 @@ static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
  * ib_umem_odp_map_dma_and_lock() retries without bound. Here a fault
  * fails with -EAGAIN, which the data path reports as an access error,
  * once its attempts overtaken by invalidations of its own range took
- * RXE_ODP_FAULT_TIMEOUT_MS in all (waiting for an invalidation to finish,
- * or for mmap_lock, is not charged to them), or once ten times that of
+ * RXE_ODP_FAULT_TIMEOUT_MS in all (waiting in mmu_interval_read_begin() for
+ * an invalidation to finish is not charged to them; waiting for mmap_lock
+ * or umem_mutex within an attempt is), or once ten times that of
  * wall time passed since it started, whatever overtook it. Both are
  * measured in nanoseconds: attempts shorter than a jiffy count too. Every
  * retry counts in odp_fault_retries.
@@ -1014,6 +1097,11 @@ static int rxe_odp_prefetch_range(struct rxe_odp_prefetch_sge *sge,
 	return 0;
 }
 
+/*
+ * Prefetch every range of a call. A synchronous call stops at the first
+ * error; queued work, whose errors nobody sees, goes on with the ranges of
+ * the MRs that are still there.
+ */
 static int rxe_odp_prefetch(enum ib_uverbs_advise_mr_advice advice,
 			    struct rxe_odp_prefetch_sge *sge, u32 num_sge,
 			    bool sync)
@@ -1021,8 +1109,11 @@ static int rxe_odp_prefetch(enum ib_uverbs_advise_mr_advice advice,
 	int ret = 0;
 	u32 i;
 
-	for (i = 0; i < num_sge && !ret; i++)
+	for (i = 0; i < num_sge && !ret; i++) {
 		ret = rxe_odp_prefetch_range(sge, num_sge, i, advice, sync);
+		if (ret == -ENOENT && !sync)
+			ret = 0;
+	}
 	return ret;
 }
 

@@ -6,6 +6,7 @@
 #ifndef RXE_ODP_H
 #define RXE_ODP_H
 
+#include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
@@ -46,6 +47,8 @@ struct rxe_odp_umem {
 	 * xarray and its umem released. Unused for a hugetlb MR's umem.
 	 */
 	refcount_t		users;
+	/* on a list of unlinked children waiting to be released */
+	struct list_head	unused;
 	struct rcu_head		rcu;
 };
 
@@ -62,10 +65,10 @@ struct rxe_odp {
 	u64			end;
 	/*
 	 * struct rxe_odp_umem of the children, indexed by address >>
-	 * RXE_ODP_CHILD_SHIFT: looked up under RCU, added and removed under
-	 * children_lock
+	 * RXE_ODP_CHILD_SHIFT, looked up under RCU
 	 */
 	struct xarray		children;
+	/* serializes adding children to and removing them from the xarray */
 	struct mutex		children_lock;
 	/* frees the children that invalidations left without pages */
 	struct work_struct	reap_work;
