@@ -645,6 +645,76 @@ TEST_F_TIMEOUT(verbs, mr_over_more_than_4096_chunks, 600)
 	munmap(raw, len + 2 * STEP);
 }
 
+/* MemTotal of /proc/meminfo in bytes, or -1. */
+static long long mem_total(void)
+{
+	long long kb = -1;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (kb < 0 && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemTotal: %lld kB", &kb) != 1)
+			kb = -1;
+	fclose(f);
+	return kb < 0 ? -1 : kb * 1024;
+}
+
+/*
+ * Remote READs of 8 bytes, each in another 64 MiB chunk of untouched
+ * memory, through an implicit MR: each READ maps one zero page, and so
+ * keeps a child (~256 KiB of page arrays) alive. rxe_odp bounds the page
+ * arrays of all children by 1/16 of RAM: past that, READs fail with a
+ * remote access error, and the kernel memory they took stays within the
+ * bound (it once grew by 256 KiB per READ for as long as the peer went
+ * on). Unmapping the memory gives it all back.
+ */
+TEST_F_TIMEOUT(verbs, children_bounded_by_ram, 600)
+{
+	long long bound = mem_total() / 16, before, grown, left;
+	size_t chunks = bound / (256 << 10) + 128, len = chunks * STEP;
+	int i, ok = 0, refused = 0;
+	struct ibv_mr *imr;
+	double deadline;
+	char *mem;
+
+	if (variant->qp_type != IBV_QPT_RC)
+		SKIP(return, "UC has no NAK for a failed remote access");
+	ASSERT_LT(0, bound);
+	mem = map_noreserve(len, PROT_READ | PROT_WRITE);
+	ASSERT_NE(NULL, mem);
+	imr = reg_implicit(self);
+	ASSERT_NE(NULL, imr);
+	before = kernel_memory();
+	for (i = 0; i < chunks; i++) {
+		int st = rdma_loop_read(&self->lp, self->pin_mr, self->pin, imr,
+					mem + i * STEP, 8);
+
+		if (st == IBV_WC_REM_ACCESS_ERR) {
+			refused++;
+			ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+			continue;
+		}
+		ASSERT_EQ(IBV_WC_SUCCESS, st);
+		ok++;
+	}
+	grown = kernel_memory() - before;
+	ASSERT_EQ(0, munmap(mem, len));
+	deadline = now_s() + 20;
+	do {
+		usleep(100 * 1000);
+		left = kernel_memory() - before;
+	} while (left > (8LL << 20) && now_s() < deadline);
+	TH_LOG("%zu chunks: %d READs ok, %d refused; kernel memory %+lld KiB (bound %lld KiB), %+lld KiB after munmap",
+	       chunks, ok, refused, grown / 1024, bound / 1024, left / 1024);
+	ASSERT_LT(0, refused);
+	ASSERT_LT(chunks / 2, ok);
+	ASSERT_GT(bound + (16LL << 20), grown);
+	ASSERT_GT(8LL << 20, left);
+	ASSERT_EQ(0, ibv_dereg_mr(imr));
+}
+
 #define FAIL_DIR	"/sys/kernel/debug/fail_rxe_odp"
 
 /* Write @val to FAIL_DIR/@name; 0 or -1. */

@@ -261,10 +261,31 @@ static int rdma_op(struct rdma_loop *lp, enum ibv_wr_opcode op,
 	return rdma_loop_post_wait(lp, &wr);
 }
 
+/*
+ * A UC WRITE completes once it is sent, before the responder has placed
+ * it. A zero-length SEND behind it, once received, means it has been:
+ * the responder handles a QP's packets in order.
+ */
+static int uc_fence(struct rdma_loop *lp)
+{
+	struct ibv_recv_wr rwr = { .wr_id = 2 }, *bad;
+	struct ibv_send_wr wr = { .opcode = IBV_WR_SEND };
+	int status;
+
+	if (ibv_post_recv(lp->qp[1], &rwr, &bad))
+		return -1;
+	status = rdma_loop_post_wait(lp, &wr);
+	return status ? status : wait_wc(lp, 1);
+}
+
 int rdma_loop_write(struct rdma_loop *lp, struct ibv_mr *lmr, void *laddr,
 		    struct ibv_mr *rmr, void *raddr, uint32_t len)
 {
-	return rdma_op(lp, IBV_WR_RDMA_WRITE, lmr, laddr, rmr, raddr, len);
+	int status = rdma_op(lp, IBV_WR_RDMA_WRITE, lmr, laddr, rmr, raddr, len);
+
+	if (status || lp->qp_type != IBV_QPT_UC)
+		return status;
+	return uc_fence(lp);
 }
 
 int rdma_loop_read(struct rdma_loop *lp, struct ibv_mr *lmr, void *laddr,

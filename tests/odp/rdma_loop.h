@@ -49,7 +49,8 @@ struct ibv_mr *rdma_loop_reg(struct rdma_loop *lp, void *addr, size_t len,
 /*
  * Post one operation on qp[0] and wait for its completion: returns the
  * work completion status (IBV_WC_SUCCESS...), or -1 on a timeout or a
- * verbs error (errno set).
+ * verbs error (errno set). On UC, rdma_loop_write() also waits until the
+ * responder has handled the WRITE (a zero-length SEND behind it).
  */
 int rdma_loop_write(struct rdma_loop *lp, struct ibv_mr *lmr, void *laddr,
 		    struct ibv_mr *rmr, void *raddr, uint32_t len);
