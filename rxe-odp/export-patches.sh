@@ -34,4 +34,6 @@ git -C "$tree" diff --name-only --diff-filter=A "$stock" "$base" -- "$rxe" |
 	while read -r path; do
 		git -C "$tree" show "HEAD:$path" >"$here/$(basename "$path")"
 	done
+# what is exported now may be replaced by the next assembly (assemble.sh)
+git -C "$tree" rev-parse HEAD >"$tree/.assembled-head"
 echo "exported $(wc -l <"$here/patches/series") patches from $tree"

@@ -85,8 +85,8 @@ static bool rxe_odp_inval_hit(struct rxe_odp *odp, u64 since, u64 start,
 
 /*
  * Prefetch work and the reaping of empty children run here rather than on
- * rxe_wq: however much of it users queue, it cannot hold up the QP tasks.
- * Module unload drains it.
+ * the QP task workqueues: however much of it users queue, it cannot hold
+ * up the QP tasks. Module unload drains it.
  */
 static struct workqueue_struct *rxe_odp_wq;
 
