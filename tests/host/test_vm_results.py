@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import RDMA_CORE_RUNS, kernels, rdma_core_results, run_dir
+from conftest import RDMA_CORE_RUNS, kernels, rdma_core_results, run_dir, tap_results
 
 STATUS_ORDER = ('passed', 'xpass', 'skipped', 'xfail', 'failed', 'error')
 
@@ -49,6 +49,25 @@ def test_device_memory_setup(check_kernel):
     allowed = SETUP_MAY_LACK.get(check_kernel, ())
     unexpected = [m for m in missing if not m.startswith(allowed)]
     assert not unexpected, 'setup failed on the %s kernel: %s' % (check_kernel, unexpected)
+
+
+# C tools whose every test must run, not skip, on a kernel that has what
+# they need (with the setup that test_device_memory_setup checks): FS-DAX
+# on both; device-private (test_hmm) and P2PDMA memory on the debug one.
+MUST_NOT_SKIP = {'stock': ('odp_dax', 'odp_prefetch', 'odp_torture'),
+                 'debug': ('odp_dax', 'odp_hmm', 'odp_p2p', 'odp_prefetch', 'odp_torture')}
+
+
+def test_device_memory_tools_ran(check_kernel):
+    """The device-memory tools and the torture tool (with its DAX
+    configuration) ran every test on a kernel that has the memory."""
+    skipped = []
+    for tool in MUST_NOT_SKIP.get(check_kernel, ()):
+        path = os.path.join(run_dir(check_kernel), 'out', tool + '.tap')
+        for res in tap_results(path, tool):
+            if res.status == 'skipped':
+                skipped.append('%s: %s' % (res.name, res.detail))
+    assert not skipped, 'skipped on the %s kernel:\n%s' % (check_kernel, '\n'.join(skipped))
 
 
 def test_guest(guest_result, request):
