@@ -478,14 +478,18 @@ static unsigned long move_all(char *buf, long page, int node)
 }
 
 /*
- * Compact memory (as root; where the kernel has CONFIG_COMPACTION), so
- * that a THP that moves finds a free 2 MiB block on the other node even
- * after earlier tests fragmented it: without one, move_pages() leaves the
- * THP where it is.
+ * Compact NUMA node @node (as root; where the kernel has CONFIG_COMPACTION),
+ * so that a THP that moves there finds a free 2 MiB block even after
+ * earlier tests fragmented it: without one, move_pages() leaves the THP
+ * where it is.
  */
-static void compact_memory(void)
+static void compact_node(int node)
 {
-	FILE *f = fopen("/proc/sys/vm/compact_memory", "w");
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/compact", node);
+	f = fopen(path, "w");
 
 	if (f) {
 		fputs("1", f);
@@ -521,7 +525,8 @@ static long anon_huge_kb(const void *addr)
  * entries, all invalidated at once), hugetlb pages come from the other
  * node's pool.
  */
-TEST_F(odp, numa_move_pages)
+/* compaction and migration of THPs take a while on the KASAN kernel */
+TEST_F_TIMEOUT(odp, numa_move_pages, 120)
 {
 	unsigned long pages = BUF_LEN / self->page, before;
 	long long inval;
@@ -539,7 +544,7 @@ TEST_F(odp, numa_move_pages)
 	if (variant->kind == MEM_THP) {
 		ASSERT_EQ(BUF_LEN >> 10, anon_huge_kb(self->buf))
 			TH_LOG("the buffer is not backed by THPs");
-		compact_memory();
+		compact_node(0);
 	}
 	ASSERT_EQ(pages, move_all(self->buf, self->page, 0));
 	/* map every page in the MR again, so that the next move unmaps them */
@@ -547,7 +552,7 @@ TEST_F(odp, numa_move_pages)
 	ASSERT_EQ(-1, pattern_bad(self->local, 0, BUF_LEN, 14));
 	inval = counter(self, "odp_invalidations");
 	if (variant->kind == MEM_THP)
-		compact_memory();
+		compact_node(1);
 	ASSERT_EQ(pages, move_all(self->buf, self->page, 1));
 	ASSERT_LT(inval, counter(self, "odp_invalidations"));
 	if (variant->kind == MEM_THP)
