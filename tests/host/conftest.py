@@ -28,7 +28,7 @@ ODP_TOOLS = ('odp_invalidate', 'odp_verbs', 'odp_prefetch', 'odp_p2p', 'odp_dax'
              'odp_hmm', 'odp_torture')
 MTU1024_TOOLS = ('odp_invalidate-mtu1024', 'odp_dax-mtu1024', 'odp_torture-mtu1024')
 RDMA_CORE_RUNS = {'stock': ('stock', 'librxe', 'ours'), 'debug': ('ours',)}
-TOOL_RUNS = {'stock': ODP_TOOLS + MTU1024_TOOLS, 'debug': ODP_TOOLS}
+TOOL_RUNS = {'stock': ODP_TOOLS + MTU1024_TOOLS + ('odp_stall',), 'debug': ODP_TOOLS}
 
 
 def kernels():
