@@ -80,12 +80,17 @@ KSFT_DIR = $(shell bash -c ". $(TOP)/ci/lib/common.sh && linux_source_tree")/too
 
 test-tools: $(TEST_BIN)/odp_invalidate $(TEST_BIN)/odp_verbs $(TEST_BIN)/odp_prefetch \
 	$(TEST_BIN)/odp_bench $(TEST_BIN)/odp_p2p $(TEST_BIN)/odp_dax $(TEST_BIN)/odp_hmm \
-	$(TEST_BIN)/odp_torture $(TEST_BIN)/odp_prefetch_hold $(TEST_BIN)/odp_stall
+	$(TEST_BIN)/odp_torture $(TEST_BIN)/odp_prefetch_hold $(TEST_BIN)/odp_stall \
+	$(TEST_BIN)/rxe_hardening
 
 $(TEST_BIN)/%: $(TOP)/tests/odp/%.c $(TOP)/tests/odp/rdma_loop.c $(TOP)/tests/odp/rdma_loop.h \
 	$(TOP)/tests/odp/pattern.h $(TOP)/tests/odp/clock.h $(TOP)/tests/odp/meminfo.h
 	@mkdir -p $(TEST_BIN)
 	$(CC) $(TEST_CFLAGS) -I$(KSFT_DIR) -o $@ $(filter %.c,$^) -libverbs -lnuma -lpthread -lm
+
+# writes into our provider's rings through its structs
+$(TEST_BIN)/rxe_hardening: $(TOP)/userspace-provider/rxe_odp.h \
+	$(TOP)/userspace-provider/rxe_odp_abi.h
 
 install: modules provider
 	install -D -m 0644 $(OUT)/rdma_rxe.ko $(MODDIR)/rdma_rxe.ko

@@ -25,7 +25,7 @@ BUILD = os.environ.get('RXE_ODP_BUILD', os.path.join(TOP, 'build'))
 # kernel, several times slower under TCG, runs the suite with ours only and
 # skips the second pass at a 1024-byte MTU.
 ODP_TOOLS = ('odp_invalidate', 'odp_verbs', 'odp_prefetch', 'odp_p2p', 'odp_dax',
-             'odp_hmm', 'odp_torture')
+             'odp_hmm', 'rxe_hardening', 'odp_torture')
 MTU1024_TOOLS = ('odp_invalidate-mtu1024', 'odp_dax-mtu1024', 'odp_torture-mtu1024')
 RDMA_CORE_RUNS = {'stock': ('stock', 'librxe', 'ours'), 'debug': ('ours',)}
 TOOL_RUNS = {'stock': ODP_TOOLS + MTU1024_TOOLS + ('odp_stall',), 'debug': ODP_TOOLS}
