@@ -287,15 +287,17 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 #define RXE_ODP_CHILD_MEM_SHARE	16
 static atomic_long_t rxe_odp_child_bytes;
 
-static unsigned long rxe_odp_child_cost(u64 start, u64 end)
+/* The page arrays of a child over [start, end): whole pages, as ib_core. */
+static long rxe_odp_child_cost(u64 start, u64 end)
 {
-	return ((end - start) >> PAGE_SHIFT) * 2 * sizeof(u64);
+	return ((ALIGN(end, PAGE_SIZE) - ALIGN_DOWN(start, PAGE_SIZE)) >>
+		PAGE_SHIFT) * 2 * sizeof(u64);
 }
 
-static bool rxe_odp_charge_child(unsigned long cost)
+static bool rxe_odp_charge_child(long cost)
 {
-	unsigned long limit = (totalram_pages() << PAGE_SHIFT) /
-			      RXE_ODP_CHILD_MEM_SHARE;
+	long limit = (totalram_pages() << PAGE_SHIFT) /
+		     RXE_ODP_CHILD_MEM_SHARE;
 
 	if (atomic_long_add_return(cost, &rxe_odp_child_bytes) <= limit)
 		return true;
@@ -303,9 +305,9 @@ static bool rxe_odp_charge_child(unsigned long cost)
 	return false;
 }
 
-static void rxe_odp_uncharge_child(unsigned long cost)
+static void rxe_odp_uncharge_child(long cost)
 {
-	atomic_long_sub(cost, &rxe_odp_child_bytes);
+	WARN_ON_ONCE(atomic_long_sub_return(cost, &rxe_odp_child_bytes) < 0);
 }
 
 /*
@@ -328,11 +330,8 @@ static void rxe_odp_unlink_child(struct rxe_odp_umem *child)
  */
 static void rxe_odp_release_child(struct rxe_odp_umem *child)
 {
-	unsigned long cost = rxe_odp_child_cost(ib_umem_start(child->umem),
-						ib_umem_end(child->umem));
-
 	ib_umem_odp_release(child->umem);
-	rxe_odp_uncharge_child(cost);
+	rxe_odp_uncharge_child(child->cost);
 	/* a lookup under RCU may still be trying to take a reference */
 	kfree_rcu(child, rcu);
 }
@@ -431,6 +430,7 @@ static struct rxe_odp_umem *rxe_odp_new_child(struct rxe_odp *odp, u64 va)
 	unsigned long index = va >> RXE_ODP_CHILD_SHIFT;
 	u64 start = max_t(u64, (u64)index << RXE_ODP_CHILD_SHIFT, odp->start);
 	u64 end = min_t(u64, (u64)(index + 1) << RXE_ODP_CHILD_SHIFT, odp->end);
+	long cost = rxe_odp_child_cost(start, end);
 	struct rxe_odp_umem *child;
 	struct ib_umem_odp *umem;
 	int err;
@@ -439,7 +439,7 @@ static struct rxe_odp_umem *rxe_odp_new_child(struct rxe_odp *odp, u64 va)
 
 	if (!rxe_odp_range_has_vma(odp, start, end))
 		return ERR_PTR(-EFAULT);
-	if (!rxe_odp_charge_child(rxe_odp_child_cost(start, end)))
+	if (!rxe_odp_charge_child(cost))
 		return ERR_PTR(-ENOMEM);
 	child = rxe_odp_fail_alloc() ? NULL : kzalloc(sizeof(*child), GFP_KERNEL);
 	if (!child) {
@@ -456,6 +456,7 @@ static struct rxe_odp_umem *rxe_odp_new_child(struct rxe_odp *odp, u64 va)
 	umem->private = odp;
 	child->umem = umem;
 	child->odp = odp;
+	child->cost = cost;
 	refcount_set(&child->users, 2);
 	err = xa_err(xa_store(&odp->children, index, child, GFP_KERNEL));
 	if (err) {
@@ -467,7 +468,7 @@ static struct rxe_odp_umem *rxe_odp_new_child(struct rxe_odp *odp, u64 va)
 out_free:
 	kfree(child);
 out_uncharge:
-	rxe_odp_uncharge_child(rxe_odp_child_cost(start, end));
+	rxe_odp_uncharge_child(cost);
 	return ERR_PTR(err);
 }
 

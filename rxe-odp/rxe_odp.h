@@ -47,6 +47,8 @@ struct rxe_odp_umem {
 	 * xarray and its umem released. Unused for a hugetlb MR's umem.
 	 */
 	refcount_t		users;
+	/* what its page arrays count against the bound of all children's */
+	long			cost;
 	/* on a list of unlinked children waiting to be released */
 	struct list_head	unused;
 	struct rcu_head		rcu;
