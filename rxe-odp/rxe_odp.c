@@ -472,6 +472,23 @@ out_uncharge:
 	return ERR_PTR(err);
 }
 
+/* Under children_lock: the child at @va with a reference, or a new one. */
+static struct rxe_odp_umem *rxe_odp_find_or_new_child(struct rxe_odp *odp,
+						      u64 va)
+{
+	struct rxe_odp_umem *child;
+
+	mutex_lock(&odp->children_lock);
+	/* under the lock, an entry in the xarray has a reference of its own */
+	child = xa_load(&odp->children, va >> RXE_ODP_CHILD_SHIFT);
+	if (child)
+		refcount_inc(&child->users);
+	else
+		child = rxe_odp_new_child(odp, va);
+	mutex_unlock(&odp->children_lock);
+	return child;
+}
+
 /* The child that covers @va, with a reference; created if needed. */
 static struct rxe_odp_umem *rxe_odp_get_child(struct rxe_odp *odp, u64 va)
 {
@@ -488,14 +505,16 @@ static struct rxe_odp_umem *rxe_odp_get_child(struct rxe_odp *odp, u64 va)
 	if (va >= TASK_SIZE)
 		return ERR_PTR(-EFAULT);
 
-	mutex_lock(&odp->children_lock);
-	/* under the lock, an entry in the xarray has a reference of its own */
-	child = xa_load(&odp->children, index);
-	if (child)
-		refcount_inc(&child->users);
-	else
-		child = rxe_odp_new_child(odp, va);
-	mutex_unlock(&odp->children_lock);
+	child = rxe_odp_find_or_new_child(odp, va);
+	/*
+	 * At the bound on children's page arrays: free this MR's children
+	 * that invalidations emptied and reap_work has not freed yet (it
+	 * may lag behind a loop of accesses), then try once more.
+	 */
+	if (PTR_ERR_OR_ZERO(child) == -ENOMEM) {
+		rxe_odp_reap_work(&odp->reap_work);
+		child = rxe_odp_find_or_new_child(odp, va);
+	}
 	return child;
 }
 
