@@ -486,6 +486,25 @@ int roce_send(struct roce_sock *s, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+/* ---- MRs ---- */
+
+bool fuzz_no_odp;
+
+struct ibv_mr *reg_odp(struct ibv_pd *pd, void *addr, size_t len, int access)
+{
+	struct ibv_mr *mr = NULL;
+
+	if (!fuzz_no_odp) {
+		mr = ibv_reg_mr(pd, addr, len, access | IBV_ACCESS_ON_DEMAND);
+		if (!mr && (errno == EOPNOTSUPP || errno == EINVAL)) {
+			printf("# no ODP MRs on this device (%s): pinned MRs stand in for them\n",
+			       strerror(errno));
+			fuzz_no_odp = true;
+		}
+	}
+	return mr ? mr : ibv_reg_mr(pd, addr, len, access);
+}
+
 /* ---- health ---- */
 
 int health_init(struct health *h, struct rdma_loop *lp, size_t len)
@@ -502,8 +521,12 @@ int health_init(struct health *h, struct rdma_loop *lp, size_t len)
 			return -1;
 		if (i < 2)
 			memset(h->buf[i], 0, len);
-		h->mr[i] = rdma_loop_reg(lp, h->buf[i], len,
-					 i < 2 ? 0 : IBV_ACCESS_ON_DEMAND);
+		h->mr[i] = i < 2 ? rdma_loop_reg(lp, h->buf[i], len, 0) :
+			   reg_odp(lp->pd, h->buf[i], len,
+				   IBV_ACCESS_LOCAL_WRITE |
+				   IBV_ACCESS_REMOTE_WRITE |
+				   IBV_ACCESS_REMOTE_READ |
+				   IBV_ACCESS_REMOTE_ATOMIC);
 		if (!h->mr[i])
 			return -1;
 	}

@@ -198,6 +198,13 @@ int roce_sock_open(struct roce_sock *s);
 void roce_sock_close(struct roce_sock *s);
 int roce_send(struct roce_sock *s, const uint8_t *buf, size_t len);
 
+/*
+ * An ODP MR (IBV_ACCESS_ON_DEMAND | @access), or a pinned one where the
+ * device has no ODP (the stock rdma_rxe); fuzz_no_odp says which.
+ */
+struct ibv_mr *reg_odp(struct ibv_pd *pd, void *addr, size_t len, int access);
+extern bool fuzz_no_odp;
+
 /* ---- device health ---- */
 
 /*

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * usage: rxe_pkt_fuzz [-n COUNT] [-t SECONDS] [-s SEED] [-H EVERY]
- *                     [-r FIRST-LAST] [-x NAME,...] [-v]
+ *                     [-r FIRST-LAST] [-x NAME,...] [-k BUG,...] [-v]
+ *        rxe_pkt_fuzz -P BUG
  *
  * RoCE v2 packet fuzzer for rdma_rxe: anyone on the link can send UDP to
  * port 4791, so rxe's receive path must turn any packet into an error,
@@ -22,7 +23,8 @@
  * Input i is generated from its own PRNG stream (SEED, i): -r FIRST-LAST
  * sends only those inputs again (with -v printing each), to narrow down
  * the input that broke a kernel. -x drops input classes or mutations by
- * name (after a finding, to let a long run go on).
+ * name; -k holds back the packets of a kernel bug found before, so that a
+ * long run can go on past it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -110,6 +112,25 @@ struct opts {
 	unsigned long first, last;
 	bool verbose;
 	unsigned int skip_cls, skip_mut;
+	unsigned int avoid;		/* -k: known kernel bugs not to hit */
+	int repro;			/* -P: send a known bug's input */
+};
+
+/*
+ * Kernel bugs this fuzzer found, by name: -k NAME keeps a long run from
+ * hitting them again (the packets are counted, not sent).
+ */
+enum known {
+	/* RC/UC RDMA WRITE FIRST/ONLY whose RETH says 0 bytes but which
+	 * carries a payload: check_rkey() skips the MR lookup for a
+	 * zero-length op, write_data_in() then copies the payload through
+	 * qp->resp.mr == NULL (NULL pointer dereference in rxe_mr_copy) */
+	K_ZERO_LEN_WRITE,
+	K_NR
+};
+
+static const char *const known_names[K_NR] = {
+	"zero-len-write",
 };
 
 struct fz {
@@ -127,7 +148,7 @@ struct fz {
 	unsigned long index;		/* inputs generated (packets sent) */
 	unsigned long by_cls[C_NR], by_mut[M_NR], by_target[T_NR + 1];
 	unsigned long recreate_fail, post_fail, wc_err, wc_ok;
-	unsigned long checks;
+	unsigned long checks, avoided[K_NR];
 	long long rcvd0;
 	double t0;
 };
@@ -397,12 +418,17 @@ static void refill(struct fz *f, struct target *t, struct rng *r)
 	}
 }
 
-/* State and PSN of @t from the kernel; recreate it if it is in error. */
-static void target_sync(struct fz *f, struct target *t, struct rng *r)
+/*
+ * State and PSN of @t from the kernel; recreate it if it is in error. Its
+ * own PRNG stream: what an input draws must not depend on the kernel.
+ */
+static void target_sync(struct fz *f, struct target *t)
 {
 	struct ibv_qp_init_attr init;
 	struct ibv_qp_attr a;
+	struct rng rs, *r = &rs;
 
+	rng_input(r, f->o.seed ^ 0x7a7a7a7a, f->index);
 	t->last_query = f->index;
 	if (!t->qp || ibv_query_qp(t->qp, &a, IBV_QP_STATE | IBV_QP_RQ_PSN |
 				   IBV_QP_SQ_PSN, &init) ||
@@ -793,6 +819,27 @@ static void describe(struct fz *f, const struct input *in, const uint8_t *pkt,
 	       *muts ? muts : "-", extra ? extra : "");
 }
 
+/* Would this packet hit a known bug that -k says to avoid? */
+static int known_bug(const struct fz *f, const uint8_t *p, size_t len)
+{
+	uint8_t op;
+	long hdr, payload;
+
+	if ((f->o.avoid & (1u << K_ZERO_LEN_WRITE)) && len >= BTH_LEN + RETH_LEN) {
+		op = p[0];
+		if ((op & 0xc0) == 0 && ((op & 0x1f) == OP_WRITE_FIRST ||
+					 (op & 0x1f) == OP_WRITE_ONLY ||
+					 (op & 0x1f) == OP_WRITE_ONLY_IMM)) {
+			hdr = BTH_LEN + RETH_LEN +
+			      ((op & 0x1f) == OP_WRITE_ONLY_IMM ? IMMDT_LEN : 0);
+			payload = (long)len - hdr - ((p[1] >> 4) & 3) - ICRC_LEN;
+			if (!p[24] && !p[25] && !p[26] && !p[27] && payload > 0)
+				return K_ZERO_LEN_WRITE;
+		}
+	}
+	return -1;
+}
+
 static bool in_range(const struct fz *f)
 {
 	return f->index >= f->o.first && f->index <= f->o.last;
@@ -802,7 +849,11 @@ static bool in_range(const struct fz *f)
 static void send_pkt(struct fz *f, struct input *in, uint8_t *pkt, size_t len,
 		     const char *extra)
 {
-	if (in_range(f)) {
+	int k;
+
+	if (in_range(f) && (k = known_bug(f, pkt, len)) >= 0) {
+		f->avoided[k]++;
+	} else if (in_range(f)) {
 		describe(f, in, pkt, len, extra);
 		roce_send(&f->sock, pkt, len);
 		f->by_cls[in->cls]++;
@@ -961,7 +1012,7 @@ static void one_input(struct fz *f, uint64_t idx)
 	in.cls = c;
 	t = in.t = pick_target(f, &r);
 	if (in_range(f) && f->index - t->last_query >= QUERY_EVERY)
-		target_sync(f, t, &r);
+		target_sync(f, t);
 	t->inputs++;
 
 	switch (c) {
@@ -1216,6 +1267,47 @@ static int probe_ud(struct fz *f, char *why, size_t why_len)
 	return 0;
 }
 
+/*
+ * -P BUG: the smallest input of a known bug, on fresh QPs; a fixed kernel
+ * survives it (and the checks after it pass), an unfixed one crashes.
+ */
+static int repro_known(struct fz *f, int k, char *why, size_t why_len)
+{
+	static uint8_t pkt[ROCE_MAX];
+	static const enum ibv_qp_type types[] = { IBV_QPT_UC, IBV_QPT_RC };
+	struct input in;
+	struct ibv_qp *qp;
+	size_t len;
+	unsigned int i;
+
+	for (i = 0; i < 2 && k == K_ZERO_LEN_WRITE; i++) {
+		qp = make_qp(f, types[i], f->sink_cq, NULL, f->sink->qp_num,
+			     true);
+		if (!qp)
+			return snprintf(why, why_len, "QP: %s",
+					strerror(errno)), -1;
+		memset(&in, 0, sizeof(in));
+		/* RETH { va 0, rkey 0, length 0 }, then 4 bytes of payload;
+		 * a UC QP takes a first packet whatever its PSN */
+		in.h.opcode = (types[i] == IBV_QPT_UC ? OPC_UC : OPC_RC) |
+			      OP_WRITE_ONLY;
+		in.h.pkey = 0xffff;
+		in.h.qpn = qp->qp_num;
+		in.h.psn = types[i] == IBV_QPT_UC ? 0x123456 : 0;
+		in.flags = roce_op_flags(in.h.opcode);
+		in.paylen = 4;
+		memcpy(in.payload, "boom", 4);
+		len = build(&in, pkt);
+		printf("# sending %s RDMA WRITE ONLY, RETH va 0 rkey 0 length 0, 4-byte payload, PSN %#x, to QP %#x\n",
+		       types[i] == IBV_QPT_UC ? "UC" : "RC", in.h.psn,
+		       qp->qp_num);
+		roce_send(&f->sock, pkt, len);
+		usleep(500 * 1000);
+		ibv_destroy_qp(qp);
+	}
+	return 0;
+}
+
 static void progress(struct fz *f, const char *what)
 {
 	double dt = fuzz_now() - f->t0;
@@ -1246,7 +1338,7 @@ static bool checks(struct fz *f, const char *name)
 	rng_input(&r, f->o.seed, ~f->checks);
 	for (i = 0; i < T_NR; i++) {
 		drain_cq(f, &f->t[i]);
-		target_sync(f, &f->t[i], &r);
+		target_sync(f, &f->t[i]);
 	}
 	for (i = 0; i < W_NR; i++) {
 		bad = window_check(&f->w[i]);
@@ -1314,11 +1406,13 @@ static int setup(struct fz *f, char *why, size_t why_len)
 			 true))
 		return snprintf(why, why_len, "windows: %s", strerror(errno)), -1;
 	f->w[W_PIN].mr = rdma_loop_reg(&f->lp, f->w[W_PIN].addr, WIN_LEN, 0);
-	f->w[W_ODP].mr = rdma_loop_reg(&f->lp, f->w[W_ODP].addr, WIN_LEN,
-				       IBV_ACCESS_ON_DEMAND);
+	f->w[W_ODP].mr = reg_odp(f->lp.pd, f->w[W_ODP].addr, WIN_LEN,
+				 IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+				 IBV_ACCESS_REMOTE_READ |
+				 IBV_ACCESS_REMOTE_ATOMIC);
 	f->w[W_RO].mr = ibv_reg_mr(f->lp.pd, f->w[W_RO].addr, SMALL_LEN, ro);
-	f->w[W_RO_ODP].mr = ibv_reg_mr(f->lp.pd, f->w[W_RO_ODP].addr,
-				       SMALL_LEN, ro | IBV_ACCESS_ON_DEMAND);
+	f->w[W_RO_ODP].mr = reg_odp(f->lp.pd, f->w[W_RO_ODP].addr, SMALL_LEN,
+				    ro);
 	f->w[W_LOCAL].mr = ibv_reg_mr(f->lp.pd, f->w[W_LOCAL].addr, SMALL_LEN,
 				      IBV_ACCESS_LOCAL_WRITE);
 	for (i = 0; i < W_NR; i++)
@@ -1385,13 +1479,18 @@ static void usage(FILE *out)
 
 	fprintf(out,
 		"usage: rxe_pkt_fuzz [-n COUNT] [-t SECONDS] [-s SEED] [-H EVERY]\n"
-		"                    [-r FIRST-LAST] [-x NAME,...] [-v]\n"
+		"                    [-r FIRST-LAST] [-x NAME,...] [-k BUG,...] [-v]\n"
 		"  -n  inputs (packets) to send (default 100000; 0: no limit)\n"
 		"  -t  stop after SECONDS (default 0: no limit)\n"
 		"  -s  PRNG seed (default: from the clock; printed)\n"
 		"  -H  health check every EVERY inputs (default 10000)\n"
 		"  -r  only send inputs FIRST..LAST (to replay a seed's inputs)\n"
 		"  -v  print every input\n"
+		"  -P  send the input of one known bug on fresh QPs, then check\n"
+		"  -k  do not send packets that hit these known kernel bugs:");
+	for (i = 0; i < K_NR; i++)
+		fprintf(out, " %s", known_names[i]);
+	fprintf(out, "\n"
 		"  -x  skip input classes / mutations:");
 	for (i = 0; i < C_NR; i++)
 		fprintf(out, " %s", cls_names[i]);
@@ -1427,11 +1526,31 @@ static int parse_skip(struct opts *o, char *list)
 	return 0;
 }
 
+static int parse_known(struct opts *o, char *list)
+{
+	char *tok, *save = NULL;
+	int i;
+
+	for (tok = strtok_r(list, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		for (i = 0; i < K_NR; i++)
+			if (!strcmp(tok, known_names[i]))
+				break;
+		if (i == K_NR) {
+			fprintf(stderr, "rxe_pkt_fuzz: -k %s: no such known bug\n",
+				tok);
+			return -1;
+		}
+		o->avoid |= 1u << i;
+	}
+	return 0;
+}
+
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	int c;
 
-	while ((c = getopt(argc, argv, "n:t:s:H:r:x:vh")) != -1) {
+	while ((c = getopt(argc, argv, "n:t:s:H:r:x:k:P:vh")) != -1) {
 		switch (c) {
 		case 'n': o->count = strtoul(optarg, NULL, 0); break;
 		case 't': o->seconds = strtod(optarg, NULL); break;
@@ -1443,6 +1562,17 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'x':
 			if (parse_skip(o, optarg))
+				return -1;
+			break;
+		case 'k':
+			if (parse_known(o, optarg))
+				return -1;
+			break;
+		case 'P':
+			for (o->repro = 0; o->repro < K_NR; o->repro++)
+				if (!strcmp(optarg, known_names[o->repro]))
+					break;
+			if (o->repro == K_NR)
 				return -1;
 			break;
 		case 'v': o->verbose = true; break;
@@ -1457,7 +1587,7 @@ int main(int argc, char **argv)
 {
 	static struct fz f;
 	char why[256] = "";
-	unsigned long next_check, next_refill, next_clock;
+	unsigned long next_check, next_refill, next_clock, next_beat = 1000;
 	bool ok;
 	int i;
 
@@ -1465,6 +1595,7 @@ int main(int argc, char **argv)
 	f.o.health_every = 10000;
 	f.o.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	f.o.last = ~0UL;
+	f.o.repro = -1;
 	if (parse_opts(argc, argv, &f.o)) {
 		usage(stderr);
 		return 2;
@@ -1494,7 +1625,8 @@ int main(int argc, char **argv)
 	     !probe_write(&f, f.o.seed + 1, true, &f.w[W_PIN], why, sizeof(why)) &&
 	     !probe_read_resp(&f, why, sizeof(why)) &&
 	     !probe_ud(&f, why, sizeof(why));
-	tap_result(ok, "wellformed", "%s", ok ?
+	tap_result(ok, "wellformed", "%s", ok ? fuzz_no_odp ?
+		   "RDMA WRITE (pinned; no ODP here), READ response and UD SEND packets accepted, bad ICRC dropped" :
 		   "RDMA WRITE (pinned, ODP), READ response and UD SEND packets accepted, bad ICRC dropped" :
 		   why);
 	if (!ok) {
@@ -1508,6 +1640,12 @@ int main(int argc, char **argv)
 		refill(&f, &f.t[i], &r);
 	}
 
+	if (f.o.repro >= 0) {
+		tap_run(known_names[f.o.repro]);
+		ok = !repro_known(&f, f.o.repro, why, sizeof(why));
+		tap_result(ok, known_names[f.o.repro], "%s",
+			   ok ? "the kernel survived it" : why);
+	}
 	f.t0 = fuzz_now();
 	f.rcvd0 = rdma_loop_counter(&f.lp, "rcvd_pkts");
 	next_check = f.o.health_every;
@@ -1516,7 +1654,8 @@ int main(int argc, char **argv)
 	for (;;) {
 		uint64_t idx = f.index;
 
-		if ((f.o.count && f.index >= f.o.count) || f.index > f.o.last)
+		if ((f.o.count && f.index >= f.o.count) || f.index > f.o.last ||
+		    f.o.repro >= 0)
 			break;
 		one_input(&f, idx);
 		if (f.index == idx)
@@ -1533,6 +1672,11 @@ int main(int argc, char **argv)
 			if (f.o.seconds && fuzz_now() - f.t0 > f.o.seconds)
 				break;
 			next_clock = f.index + 256;
+		}
+		if (f.index >= next_beat) {
+			/* where a crash happened, to -r around it */
+			printf("# at input %lu\n", f.index);
+			next_beat = f.index + 1000;
 		}
 		if (f.index >= next_check) {
 			char name[32];
@@ -1558,6 +1702,10 @@ int main(int argc, char **argv)
 		printf(" %s %lu", f.t[i].name, f.t[i].recreated);
 	printf(" (failed %lu); completions ok %lu, error %lu; post failures %lu\n",
 	       f.recreate_fail, f.wc_ok, f.wc_err, f.post_fail);
+	for (i = 0; i < K_NR; i++)
+		if (f.o.avoid & (1u << i))
+			printf("# known bug %s: %lu packets not sent (-k)\n",
+			       known_names[i], f.avoided[i]);
 	tap_run("summary");
 	tap_result(tap_fail_count == 0 && f.recreate_fail == 0, "summary",
 		   "%lu inputs, %lu health checks passed, %lu failed, seed %llu",
