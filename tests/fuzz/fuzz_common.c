@@ -486,6 +486,87 @@ int roce_send(struct roce_sock *s, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+/* ---- QPs ---- */
+
+struct ibv_qp *fuzz_qp(struct rdma_loop *lp, enum ibv_qp_type type,
+		       struct ibv_cq *cq, struct ibv_srq *srq,
+		       const struct ibv_qp_cap *cap)
+{
+	struct ibv_qp_init_attr init = {
+		.send_cq = cq, .recv_cq = cq, .srq = srq, .qp_type = type,
+		.cap = *cap,
+	};
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_INIT, .port_num = 1,
+	};
+	int mask = IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT;
+	struct ibv_qp *qp;
+
+	qp = ibv_create_qp(lp->pd, &init);
+	if (!qp)
+		return NULL;
+	if (type == IBV_QPT_UD) {
+		a.qkey = FUZZ_QKEY;
+		mask |= IBV_QP_QKEY;
+	} else {
+		a.qp_access_flags = IBV_ACCESS_LOCAL_WRITE |
+				    IBV_ACCESS_REMOTE_WRITE;
+		if (type == IBV_QPT_RC)
+			a.qp_access_flags |= IBV_ACCESS_REMOTE_READ |
+					     IBV_ACCESS_REMOTE_ATOMIC;
+		mask |= IBV_QP_ACCESS_FLAGS;
+	}
+	if (ibv_modify_qp(qp, &a, mask)) {
+		ibv_destroy_qp(qp);
+		return NULL;
+	}
+	return qp;
+}
+
+int fuzz_qp_connect(struct rdma_loop *lp, struct ibv_qp *qp, uint32_t dest,
+		    enum ibv_mtu mtu)
+{
+	enum ibv_qp_type type = qp->qp_type;
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RTR };
+	int mask = IBV_QP_STATE;
+
+	if (type != IBV_QPT_UD) {
+		a.path_mtu = mtu;
+		a.dest_qp_num = dest;
+		a.rq_psn = 0;
+		a.ah_attr.is_global = 1;
+		a.ah_attr.grh.dgid = lp->gid;
+		a.ah_attr.grh.sgid_index = lp->gid_index;
+		a.ah_attr.grh.hop_limit = 1;
+		a.ah_attr.port_num = 1;
+		mask |= IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+			IBV_QP_RQ_PSN;
+		if (type == IBV_QPT_RC) {
+			a.max_dest_rd_atomic = 16;
+			a.min_rnr_timer = 1;
+			mask |= IBV_QP_MAX_DEST_RD_ATOMIC |
+				IBV_QP_MIN_RNR_TIMER;
+		}
+	}
+	if (ibv_modify_qp(qp, &a, mask))
+		return -1;
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	a.sq_psn = 0;
+	mask = IBV_QP_STATE | IBV_QP_SQ_PSN;
+	if (type == IBV_QPT_RC) {
+		/* ~270 ms transport timer, 6 retries (7 would be for ever) */
+		a.timeout = 16;
+		a.retry_cnt = 6;
+		a.rnr_retry = 6;
+		a.max_rd_atomic = 16;
+		mask |= IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+			IBV_QP_MAX_QP_RD_ATOMIC;
+	}
+	return ibv_modify_qp(qp, &a, mask);
+}
+
 /* ---- MRs ---- */
 
 bool fuzz_no_odp;

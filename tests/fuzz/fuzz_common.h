@@ -198,6 +198,18 @@ int roce_sock_open(struct roce_sock *s);
 void roce_sock_close(struct roce_sock *s);
 int roce_send(struct roce_sock *s, const uint8_t *buf, size_t len);
 
+/* ---- QPs ---- */
+
+#define FUZZ_QKEY	0x11112222u
+
+/* A QP in INIT (UD: with FUZZ_QKEY; RC/UC: remote access allowed). */
+struct ibv_qp *fuzz_qp(struct rdma_loop *lp, enum ibv_qp_type type,
+		       struct ibv_cq *cq, struct ibv_srq *srq,
+		       const struct ibv_qp_cap *cap);
+/* INIT -> RTR -> RTS; @dest is the peer QPN (RC/UC), PSNs start at 0. */
+int fuzz_qp_connect(struct rdma_loop *lp, struct ibv_qp *qp, uint32_t dest,
+		    enum ibv_mtu mtu);
+
 /*
  * An ODP MR (IBV_ACCESS_ON_DEMAND | @access), or a pinned one where the
  * device has no ODP (the stock rdma_rxe); fuzz_no_odp says which.

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,7 +44,7 @@
 #define SRQ_DEPTH	64
 #define SQ_DEPTH	16
 #define A_INFLIGHT	8
-#define UD_QKEY		0x11112222u
+#define UD_QKEY		FUZZ_QKEY
 #define WIN_LEN		(64 * 1024)
 #define SMALL_LEN	(8 * 1024)
 #define QUERY_EVERY	8
@@ -148,7 +149,7 @@ struct fz {
 	unsigned long index;		/* inputs generated (packets sent) */
 	unsigned long by_cls[C_NR], by_mut[M_NR], by_target[T_NR + 1];
 	unsigned long recreate_fail, post_fail, wc_err, wc_ok;
-	unsigned long checks, avoided[K_NR];
+	unsigned long checks, avoided[K_NR], odp_drops;
 	long long rcvd0;
 	double t0;
 };
@@ -159,83 +160,17 @@ static struct ibv_qp *make_qp(struct fz *f, enum ibv_qp_type type,
 			      struct ibv_cq *cq, struct ibv_srq *srq,
 			      uint32_t dest, bool rts)
 {
-	struct ibv_qp_init_attr init = {
-		.send_cq = cq, .recv_cq = cq, .srq = srq, .qp_type = type,
-		.cap = {
-			.max_send_wr = SQ_DEPTH, .max_recv_wr = RQ_DEPTH,
-			.max_send_sge = 2, .max_recv_sge = 2,
-			.max_inline_data = 64,
-		},
+	static const struct ibv_qp_cap cap = {
+		.max_send_wr = SQ_DEPTH, .max_recv_wr = RQ_DEPTH,
+		.max_send_sge = 2, .max_recv_sge = 2, .max_inline_data = 64,
 	};
-	struct ibv_qp_attr a = {
-		.qp_state = IBV_QPS_INIT, .port_num = 1,
-	};
-	struct ibv_qp *qp;
-	int mask = IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT;
+	struct ibv_qp *qp = fuzz_qp(&f->lp, type, cq, srq, &cap);
 
-	qp = ibv_create_qp(f->lp.pd, &init);
-	if (!qp)
-		return NULL;
-	if (type == IBV_QPT_UD) {
-		a.qkey = UD_QKEY;
-		mask |= IBV_QP_QKEY;
-	} else {
-		a.qp_access_flags = IBV_ACCESS_LOCAL_WRITE |
-				    IBV_ACCESS_REMOTE_WRITE;
-		if (type == IBV_QPT_RC)
-			a.qp_access_flags |= IBV_ACCESS_REMOTE_READ |
-					     IBV_ACCESS_REMOTE_ATOMIC;
-		mask |= IBV_QP_ACCESS_FLAGS;
+	if (qp && rts && fuzz_qp_connect(&f->lp, qp, dest, IBMTU)) {
+		ibv_destroy_qp(qp);
+		qp = NULL;
 	}
-	if (ibv_modify_qp(qp, &a, mask))
-		goto err;
-	if (!rts)
-		return qp;
-
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	mask = IBV_QP_STATE;
-	if (type != IBV_QPT_UD) {
-		a.path_mtu = IBMTU;
-		a.dest_qp_num = dest;
-		a.rq_psn = 0;
-		a.ah_attr.is_global = 1;
-		a.ah_attr.grh.dgid = f->lp.gid;
-		a.ah_attr.grh.sgid_index = f->lp.gid_index;
-		a.ah_attr.grh.hop_limit = 1;
-		a.ah_attr.port_num = 1;
-		mask |= IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
-			IBV_QP_RQ_PSN;
-		if (type == IBV_QPT_RC) {
-			a.max_dest_rd_atomic = 16;
-			a.min_rnr_timer = 1;
-			mask |= IBV_QP_MAX_DEST_RD_ATOMIC |
-				IBV_QP_MIN_RNR_TIMER;
-		}
-	}
-	if (ibv_modify_qp(qp, &a, mask))
-		goto err;
-
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.sq_psn = 0;
-	mask = IBV_QP_STATE | IBV_QP_SQ_PSN;
-	if (type == IBV_QPT_RC) {
-		/* ~270 ms transport timer, 6 retries: a requester whose
-		 * requests go nowhere errors out after ~2 s */
-		a.timeout = 16;
-		a.retry_cnt = 6;
-		a.rnr_retry = 6;
-		a.max_rd_atomic = 16;
-		mask |= IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
-			IBV_QP_MAX_QP_RD_ATOMIC;
-	}
-	if (ibv_modify_qp(qp, &a, mask))
-		goto err;
 	return qp;
-err:
-	ibv_destroy_qp(qp);
-	return NULL;
 }
 
 static void drain_cq(struct fz *f, struct target *t);
@@ -439,6 +374,30 @@ static void target_sync(struct fz *f, struct target *t)
 		return;
 	}
 	t->psn = t->role == ROLE_REQ ? a.sq_psn : a.rq_psn;
+}
+
+/*
+ * Take the ODP windows' pages away from under their MRs (MADV_DONTNEED of
+ * the pages wholly inside the fuzzable window; the read-only one is
+ * dropped and rewritten by the CPU), so that packets keep hitting ODP
+ * faults and invalidations, not only mapped pages.
+ */
+static void odp_drop(struct fz *f)
+{
+	struct window *w = &f->w[W_ODP];
+	uintptr_t a = ((uintptr_t)w->addr + 4095) & ~4095UL;
+	uintptr_t e = ((uintptr_t)w->addr + w->len) & ~4095UL;
+
+	if (fuzz_no_odp)
+		return;
+	if (e > a)
+		madvise((void *)a, e - a, MADV_DONTNEED);
+	w = &f->w[W_RO_ODP];
+	if (window_check(w) < 0) {
+		madvise(w->map, w->map_len, MADV_DONTNEED);
+		window_reset(w);
+	}
+	f->odp_drops++;
 }
 
 /* ---- input generation ---- */
@@ -1319,8 +1278,10 @@ static void progress(struct fz *f, const char *what)
 	       f->sock.errors);
 	for (c = 0; c < C_NR; c++)
 		printf(" %s %lu", cls_names[c], f->by_cls[c]);
-	printf("; rxe rcvd_pkts +%lld; MemAvailable %ld MiB\n",
+	printf("; rxe rcvd_pkts +%lld, odp_faults %lld, odp_invalidations %lld; MemAvailable %ld MiB\n",
 	       rcvd >= 0 && f->rcvd0 >= 0 ? rcvd - f->rcvd0 : -1,
+	       rdma_loop_counter(&f->lp, "odp_faults"),
+	       rdma_loop_counter(&f->lp, "odp_invalidations"),
 	       mem_available_mb());
 }
 
@@ -1587,7 +1548,7 @@ int main(int argc, char **argv)
 {
 	static struct fz f;
 	char why[256] = "";
-	unsigned long next_check, next_refill, next_clock, next_beat = 1000;
+	unsigned long next_check, next_refill, next_clock, next_beat = 1000, next_drop = 500;
 	bool ok;
 	int i;
 
@@ -1668,6 +1629,10 @@ int main(int argc, char **argv)
 				refill(&f, &f.t[i], &r);
 			next_refill = f.index + 64;
 		}
+		if (f.index >= next_drop) {
+			odp_drop(&f);
+			next_drop = f.index + 500;
+		}
 		if (f.index >= next_clock) {
 			if (f.o.seconds && fuzz_now() - f.t0 > f.o.seconds)
 				break;
@@ -1700,8 +1665,8 @@ int main(int argc, char **argv)
 	printf(" other-qpn %lu\n# QPs recreated after errors:", f.by_target[T_NR]);
 	for (i = 0; i < T_NR; i++)
 		printf(" %s %lu", f.t[i].name, f.t[i].recreated);
-	printf(" (failed %lu); completions ok %lu, error %lu; post failures %lu\n",
-	       f.recreate_fail, f.wc_ok, f.wc_err, f.post_fail);
+	printf(" (failed %lu); completions ok %lu, error %lu; post failures %lu; ODP pages dropped %lu times\n",
+	       f.recreate_fail, f.wc_ok, f.wc_err, f.post_fail, f.odp_drops);
 	for (i = 0; i < K_NR; i++)
 		if (f.o.avoid & (1u << i))
 			printf("# known bug %s: %lu packets not sent (-k)\n",
