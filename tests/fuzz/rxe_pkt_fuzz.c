@@ -127,11 +127,15 @@ enum known {
 	 * zero-length op, write_data_in() then copies the payload through
 	 * qp->resp.mr == NULL (NULL pointer dereference in rxe_mr_copy) */
 	K_ZERO_LEN_WRITE,
+	/* RC SEND with invalidate (IETH) naming a type 2 MW that is not
+	 * bound: rxe_check_invalidate_mw() lets a FREE MW through and
+	 * rxe_do_invalidate_mw() puts its NULL qp/mr */
+	K_INV_MW,
 	K_NR
 };
 
 static const char *const known_names[K_NR] = {
-	"zero-len-write",
+	"zero-len-write", "inv-unbound-mw",
 };
 
 struct fz {
@@ -140,6 +144,7 @@ struct fz {
 	struct ibv_cq *sink_cq;
 	struct ibv_qp *sink;
 	struct ibv_srq *srq;
+	struct ibv_mw *mw;		/* type 2, never bound */
 	unsigned int srq_posted;
 	struct target t[T_NR];
 	struct window w[W_NR];
@@ -434,6 +439,8 @@ static uint32_t all_rkeys(struct fz *f, struct rng *r)
 {
 	struct window *w = &f->w[rng_below(r, W_NR)];
 
+	if (rng_chance(r, 100))
+		return f->mw->rkey;
 	return w->mr->rkey ? w->mr->rkey : w->mr->lkey;
 }
 
@@ -796,6 +803,11 @@ static int known_bug(const struct fz *f, const uint8_t *p, size_t len)
 				return K_ZERO_LEN_WRITE;
 		}
 	}
+	if ((f->o.avoid & (1u << K_INV_MW)) && len >= BTH_LEN + IETH_LEN &&
+	    (p[0] == (OPC_RC | OP_SEND_ONLY_INV) ||
+	     p[0] == (OPC_RC | OP_SEND_LAST_INV)) &&
+	    ((uint32_t)p[12] << 16 | p[13] << 8 | p[14]) == f->mw->rkey >> 8)
+		return K_INV_MW;
 	return -1;
 }
 
@@ -1239,6 +1251,32 @@ static int repro_known(struct fz *f, int k, char *why, size_t why_len)
 	size_t len;
 	unsigned int i;
 
+	if (k == K_INV_MW) {
+		struct window *w = &f->w[W_PIN];
+		struct ibv_sge sge = { .addr = (uintptr_t)w->addr,
+				       .length = 256, .lkey = w->mr->lkey };
+		struct ibv_recv_wr rwr = { .sg_list = &sge, .num_sge = 1 },
+				   *bad;
+
+		qp = make_qp(f, IBV_QPT_RC, f->sink_cq, NULL, f->sink->qp_num,
+			     true);
+		if (!qp || ibv_post_recv(qp, &rwr, &bad))
+			return snprintf(why, why_len, "QP: %s",
+					strerror(errno)), -1;
+		memset(&in, 0, sizeof(in));
+		in.h.opcode = OPC_RC | OP_SEND_ONLY_INV;
+		in.h.pkey = 0xffff;
+		in.h.qpn = qp->qp_num;
+		in.h.inv_rkey = f->mw->rkey;
+		in.flags = roce_op_flags(in.h.opcode);
+		in.paylen = 4;
+		len = build(&in, pkt);
+		printf("# sending RC SEND ONLY with invalidate, IETH rkey %#x (a type 2 MW never bound), PSN 0, to QP %#x\n",
+		       f->mw->rkey, qp->qp_num);
+		roce_send(&f->sock, pkt, len);
+		usleep(500 * 1000);
+		ibv_destroy_qp(qp);
+	}
 	for (i = 0; i < 2 && k == K_ZERO_LEN_WRITE; i++) {
 		qp = make_qp(f, types[i], f->sink_cq, NULL, f->sink->qp_num,
 			     true);
@@ -1380,6 +1418,9 @@ static int setup(struct fz *f, char *why, size_t why_len)
 		if (!f->w[i].mr)
 			return snprintf(why, why_len, "MR %s: %s", f->w[i].name,
 					strerror(errno)), -1;
+	f->mw = ibv_alloc_mw(f->lp.pd, IBV_MW_TYPE_2);
+	if (!f->mw)
+		return snprintf(why, why_len, "MW: %s", strerror(errno)), -1;
 	f->sink_cq = ibv_create_cq(f->lp.ctx, 64, NULL, NULL, 0);
 	if (!f->sink_cq)
 		return snprintf(why, why_len, "CQ: %s", strerror(errno)), -1;
@@ -1421,6 +1462,8 @@ static void teardown(struct fz *f)
 	}
 	if (f->srq)
 		ibv_destroy_srq(f->srq);
+	if (f->mw)
+		ibv_dealloc_mw(f->mw);
 	if (f->sink)
 		ibv_destroy_qp(f->sink);
 	if (f->sink_cq)

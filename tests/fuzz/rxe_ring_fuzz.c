@@ -98,11 +98,13 @@ enum known {
 	K_REG_MR,	/* IB_WR_REG_MR from user space: a user pointer */
 	K_INLINE_OOB,	/* inline data beyond the WQE slot */
 	K_RQ_CUR_SGE,	/* receive WQE cur_sge beyond the kernel's copy */
+	K_INV_MW,	/* SEND_WITH_INV/LOCAL_INV of an unbound type 2 MW */
 	K_NR
 };
 
 static const char *const known_names[K_NR] = {
 	"sq-opcode-oob", "sq-reg-mr", "sq-inline-oob", "rq-cur-sge",
+	"inv-unbound-mw",
 };
 
 /* ---- state ---- */
@@ -782,12 +784,21 @@ static int known_send(struct rf *f, struct rxe_queue_buf *q,
 	    (w->dma.length > cap ||
 	     (uint64_t)w->dma.sge_offset + w->dma.resid > cap))
 		return K_INLINE_OOB;
+	if ((f->o.avoid & (1u << K_INV_MW)) &&
+	    (w->wr.opcode == IBV_WR_LOCAL_INV ||
+	     w->wr.opcode == IBV_WR_SEND_WITH_INV) &&
+	    ((w->wr.ex.invalidate_rkey >> 8) == (f->mw1->rkey >> 8) ||
+	     (w->wr.ex.invalidate_rkey >> 8) == (f->mw2->rkey >> 8)))
+		return K_INV_MW;
 	return -1;
 }
 
-static void fix_send(struct rxe_send_wqe *w, int k)
+static void fix_send(struct rf *f, struct rxe_send_wqe *w, int k)
 {
 	switch (k) {
+	case K_INV_MW:
+		w->wr.ex.invalidate_rkey = f->w[W_PIN].mr->rkey;
+		break;
 	case K_OPCODE_OOB:
 	case K_REG_MR:
 		w->wr.opcode = IBV_WR_SEND;
@@ -824,7 +835,7 @@ static void sanitize(struct rf *f, struct rxe_queue_buf *q, uint32_t from,
 			struct rxe_send_wqe *w = slot;
 
 			while ((k = known_send(f, q, w)) >= 0) {
-				fix_send(w, k);
+				fix_send(f, w, k);
 				f->avoided[k]++;
 			}
 		} else {
@@ -1408,7 +1419,26 @@ static int repro_known(struct rf *f, int k, char *why, size_t n)
 	rng_input(&r, f->o.seed, 0xbad);
 	if (pair_recreate(f, p))
 		return snprintf(why, n, "pair: %s", strerror(errno)), -1;
-	if (k == K_RQ_CUR_SGE) {
+	if (k == K_INV_MW) {
+		/* plain verbs, no ring writes: a SEND with invalidate of the
+		 * rkey of a type 2 MW that was allocated and never bound */
+		struct ibv_sge sge = {
+			.addr = (uintptr_t)f->w[W_PIN].addr, .length = 64,
+			.lkey = f->w[W_PIN].mr->lkey,
+		};
+		struct ibv_send_wr wr = {
+			.sg_list = &sge, .num_sge = 1,
+			.opcode = IBV_WR_SEND_WITH_INV,
+			.send_flags = IBV_SEND_SIGNALED,
+			.invalidate_rkey = f->mw2->rkey,
+		}, *bad;
+
+		printf("# ibv_post_send RC SEND_WITH_INV, invalidate_rkey %#x (type 2 MW, not bound)\n",
+		       f->mw2->rkey);
+		post_legit_recv(f, &r, p);
+		if (ibv_post_send(p->qp[0], &wr, &bad))
+			return snprintf(why, n, "post: %s", strerror(errno)), -1;
+	} else if (k == K_RQ_CUR_SGE) {
 		struct rxe_recv_wqe *w;
 
 		q = rq_of(f, p);
