@@ -98,6 +98,13 @@ struct target {
 	unsigned long last_query;
 	unsigned int recv_posted;
 	unsigned int send_posted;
+	/* requester: the PSNs of its WRs in flight, oldest first */
+	struct inflight {
+		uint32_t first_psn, npkts, len;
+		enum ibv_wr_opcode op;
+	} fl[SQ_DEPTH];
+	unsigned int fl_head, fl_n;
+	uint32_t next_psn;
 	unsigned long recreated, inputs;
 };
 
@@ -131,11 +138,16 @@ enum known {
 	 * bound: rxe_check_invalidate_mw() lets a FREE MW through and
 	 * rxe_do_invalidate_mw() puts its NULL qp/mr */
 	K_INV_MW,
+	/* an RDMA READ response (FIRST/LAST/ONLY) whose AETH is a NAK:
+	 * check_ack() returns COMPST_ERROR without setting wqe->status, so
+	 * the completer WARNs (status still IB_WC_SUCCESS) and completes
+	 * the READ as a success with no data */
+	K_READ_RESP_NAK,
 	K_NR
 };
 
 static const char *const known_names[K_NR] = {
-	"zero-len-write", "inv-unbound-mw",
+	"zero-len-write", "inv-unbound-mw", "read-resp-nak",
 };
 
 struct fz {
@@ -190,6 +202,8 @@ static int target_create(struct fz *f, struct target *t)
 	t->psn = 0;
 	t->recv_posted = 0;
 	t->send_posted = 0;
+	t->fl_head = t->fl_n = 0;
+	t->next_psn = 0;
 	t->last_query = f->index;
 	return 0;
 }
@@ -292,7 +306,19 @@ static int post_req(struct fz *f, struct target *t, struct rng *r)
 		wr.wr.atomic.compare_add = rng_next(r);
 		wr.wr.atomic.swap = rng_next(r);
 	}
-	return ibv_post_send(t->qp, &wr, &bad);
+	if (ibv_post_send(t->qp, &wr, &bad))
+		return -1;
+	if (t->fl_n < SQ_DEPTH) {
+		struct inflight *fl = &t->fl[(t->fl_head + t->fl_n++) % SQ_DEPTH];
+
+		/* rxe gives a READ one PSN per response packet */
+		fl->npkts = len == 8 ? 1 : (len + MTU - 1) / MTU;
+		fl->first_psn = t->next_psn;
+		fl->len = len;
+		fl->op = wr.opcode;
+		t->next_psn = (t->next_psn + fl->npkts) & 0xffffff;
+	}
+	return 0;
 }
 
 static void drain_cq(struct fz *f, struct target *t)
@@ -315,6 +341,10 @@ static void drain_cq(struct fz *f, struct target *t)
 				}
 			} else if (t->send_posted) {
 				t->send_posted--;
+				if (t->fl_n) {
+					t->fl_head = (t->fl_head + 1) % SQ_DEPTH;
+					t->fl_n--;
+				}
 			}
 		}
 	}
@@ -534,6 +564,33 @@ static void gen_valid(struct fz *f, struct rng *r, struct input *in)
 		in->psn_adv = 0;
 		break;
 	case ROLE_REQ:
+		if (t->fl_n && rng_chance(r, 800)) {
+			/* the response the oldest WR in flight waits for */
+			struct inflight *fl = &t->fl[t->fl_head];
+			uint32_t k = rng_below(r, fl->npkts);
+
+			h->opcode = OPC_RC | OP_ACK;
+			h->psn = (fl->first_psn + fl->npkts - 1) & 0xffffff;
+			h->syndrome = 0x1f;
+			h->msn = rng_below(r, 64);
+			h->orig = rng_next(r);
+			len = 0;
+			if (fl->op == IBV_WR_RDMA_READ) {
+				h->psn = (fl->first_psn + k) & 0xffffff;
+				len = k == fl->npkts - 1 ? fl->len - k * MTU : MTU;
+				h->opcode = OPC_RC | (fl->npkts == 1 ?
+					OP_READ_RESP_ONLY : k == 0 ?
+					OP_READ_RESP_FIRST : k == fl->npkts - 1 ?
+					OP_READ_RESP_LAST : OP_READ_RESP_MIDDLE);
+			} else if (fl->op == IBV_WR_ATOMIC_FETCH_AND_ADD ||
+				   fl->op == IBV_WR_ATOMIC_CMP_AND_SWP) {
+				h->opcode = OPC_RC | OP_ATOMIC_ACK;
+			}
+			rnd_payload(r, in, len);
+			set_pad(in);
+			in->psn_adv = 0;
+			break;
+		}
 		op = PICK(r, resp_ops);
 		h->opcode = OPC_RC | op;
 		/* in the requester's window of outstanding PSNs */
@@ -808,6 +865,12 @@ static int known_bug(const struct fz *f, const uint8_t *p, size_t len)
 	     p[0] == (OPC_RC | OP_SEND_LAST_INV)) &&
 	    ((uint32_t)p[12] << 16 | p[13] << 8 | p[14]) == f->mw->rkey >> 8)
 		return K_INV_MW;
+	if ((f->o.avoid & (1u << K_READ_RESP_NAK)) &&
+	    len >= BTH_LEN + AETH_LEN &&
+	    (p[0] == (OPC_RC | OP_READ_RESP_FIRST) ||
+	     p[0] == (OPC_RC | OP_READ_RESP_LAST) ||
+	     p[0] == (OPC_RC | OP_READ_RESP_ONLY)) && (p[12] & 0x60))
+		return K_READ_RESP_NAK;
 	return -1;
 }
 
@@ -1251,6 +1314,54 @@ static int repro_known(struct fz *f, int k, char *why, size_t why_len)
 	size_t len;
 	unsigned int i;
 
+	if (k == K_READ_RESP_NAK) {
+		struct target *t = &f->t[T_REQ];
+		struct window *w = &f->w[W_PIN];
+		struct ibv_sge sge = { .addr = (uintptr_t)w->addr,
+				       .length = 64, .lkey = w->mr->lkey };
+		struct ibv_send_wr wr = { .wr_id = 0x4ead, .sg_list = &sge,
+					  .num_sge = 1,
+					  .opcode = IBV_WR_RDMA_READ,
+					  .send_flags = IBV_SEND_SIGNALED },
+				   *bad;
+		struct ibv_wc wc;
+		double end;
+		int got = 0;
+
+		if (target_recreate(f, t))
+			return snprintf(why, why_len, "QP: %s",
+					strerror(errno)), -1;
+		wr.wr.rdma.remote_addr = 0x1000;
+		wr.wr.rdma.rkey = 0x1234;
+		memset(w->addr, 0x77, 64);
+		if (ibv_post_send(t->qp, &wr, &bad))
+			return snprintf(why, why_len, "post: %s",
+					strerror(errno)), -1;
+		usleep(50 * 1000);
+		memset(&in, 0, sizeof(in));
+		in.h.opcode = OPC_RC | OP_READ_RESP_ONLY;
+		in.h.pkey = 0xffff;
+		in.h.qpn = t->qpn;
+		in.h.psn = 0;
+		in.h.syndrome = 0x60;	/* NAK: PSN sequence error */
+		in.flags = roce_op_flags(in.h.opcode);
+		in.paylen = 64;
+		len = build(&in, pkt);
+		printf("# RDMA READ posted on QP %#x; sending it an RDMA READ RESPONSE ONLY, PSN 0, AETH syndrome 0x60 (NAK), 64 bytes\n",
+		       t->qpn);
+		roce_send(&f->sock, pkt, len);
+		end = fuzz_now() + 3;
+		while (!got && fuzz_now() < end)
+			got = ibv_poll_cq(t->cq, 1, &wc);
+		if (got == 1)
+			printf("# the READ completed with status %d (%s)%s\n",
+			       wc.status, ibv_wc_status_str(wc.status),
+			       wc.status == IBV_WC_SUCCESS ?
+			       ": success, with no data delivered" : "");
+		else
+			printf("# no completion for the READ\n");
+		return 0;
+	}
 	if (k == K_INV_MW) {
 		struct window *w = &f->w[W_PIN];
 		struct ibv_sge sge = { .addr = (uintptr_t)w->addr,
@@ -1648,7 +1759,7 @@ int main(int argc, char **argv)
 		tap_run(known_names[f.o.repro]);
 		ok = !repro_known(&f, f.o.repro, why, sizeof(why));
 		tap_result(ok, known_names[f.o.repro], "%s",
-			   ok ? "the kernel survived it" : why);
+			   ok ? "sent; a kernel report in the log is the finding" : why);
 	}
 	f.t0 = fuzz_now();
 	f.rcvd0 = rdma_loop_counter(&f.lp, "rcvd_pkts");

@@ -49,6 +49,9 @@
 #define WIN_LEN		(64 * 1024)
 #define SMALL_LEN	(8 * 1024)
 #define CQE		256
+/* inputs between two looks at a pair's QP states: the ones in between
+ * may meet a QP in the error state (its flush path is fuzzed too) */
+#define CHECK_EVERY	32
 /* rdma_rxe 6.1: rxe_wr_opcode_info[] ends at IB_WR_REG_MR (0x20) */
 #define KERNEL_WR_OPCODES	0x21
 #define KERNEL_WR_REG_MR	0x20
@@ -99,12 +102,13 @@ enum known {
 	K_INLINE_OOB,	/* inline data beyond the WQE slot */
 	K_RQ_CUR_SGE,	/* receive WQE cur_sge beyond the kernel's copy */
 	K_INV_MW,	/* SEND_WITH_INV/LOCAL_INV of an unbound type 2 MW */
+	K_MW_BIND,	/* a type 2 MW bound to a QP that is then destroyed */
 	K_NR
 };
 
 static const char *const known_names[K_NR] = {
 	"sq-opcode-oob", "sq-reg-mr", "sq-inline-oob", "rq-cur-sge",
-	"inv-unbound-mw",
+	"inv-unbound-mw", "mw-bind-destroy",
 };
 
 /* ---- state ---- */
@@ -121,7 +125,7 @@ struct pair {
 	struct ibv_ah *ah;	/* UD: to qp[1]'s GID */
 	bool dirty;		/* recreate before the next input */
 	unsigned long last_check, created_at;
-	unsigned long recreated, inputs;
+	unsigned long recreated, resets, inputs;
 };
 
 struct opts {
@@ -198,6 +202,9 @@ static bool provider_is_ours(struct rdma_loop *lp, char *why, size_t n)
 }
 
 /* ---- pairs ---- */
+
+static void note(struct rf *f, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static void drain(struct rf *f, struct pair *p)
 {
@@ -279,6 +286,7 @@ static int pair_recreate(struct rf *f, struct pair *p)
 	drain(f, p);
 	pair_close(p);
 	p->recreated++;
+	note(f, "recreate %s", p->name);
 	if (p->use_srq) {
 		/* what the fuzzer left in the SRQ goes with it */
 		struct ibv_srq_init_attr sa = {
@@ -297,6 +305,41 @@ static int pair_recreate(struct rf *f, struct pair *p)
 		f->recreate_fail++;
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Back to RTS through RESET (cheaper than new QPs: the kernel empties the
+ * rings); new QPs and CQs when that fails.
+ */
+static int pair_reset(struct rf *f, struct pair *p)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RESET };
+	struct ibv_qp_attr ia = { .qp_state = IBV_QPS_INIT, .port_num = 1 };
+	int i, mask = IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT;
+
+	drain(f, p);
+	if (p->type == IBV_QPT_UD) {
+		ia.qkey = FUZZ_QKEY;
+		mask |= IBV_QP_QKEY;
+	} else {
+		ia.qp_access_flags = IBV_ACCESS_LOCAL_WRITE |
+				     IBV_ACCESS_REMOTE_WRITE;
+		if (p->type == IBV_QPT_RC)
+			ia.qp_access_flags |= IBV_ACCESS_REMOTE_READ |
+					      IBV_ACCESS_REMOTE_ATOMIC;
+		mask |= IBV_QP_ACCESS_FLAGS;
+	}
+	for (i = 0; i < 2; i++)
+		if (ibv_modify_qp(p->qp[i], &a, IBV_QP_STATE) ||
+		    ibv_modify_qp(p->qp[i], &ia, mask))
+			return pair_recreate(f, p);
+	if (fuzz_qp_connect(&f->lp, p->qp[0], p->qp[1]->qp_num, MTU_ENUM) ||
+	    fuzz_qp_connect(&f->lp, p->qp[1], p->qp[0]->qp_num, MTU_ENUM))
+		return pair_recreate(f, p);
+	drain(f, p);
+	p->resets++;
+	note(f, "reset %s", p->name);
 	return 0;
 }
 
@@ -790,6 +833,10 @@ static int known_send(struct rf *f, struct rxe_queue_buf *q,
 	    ((w->wr.ex.invalidate_rkey >> 8) == (f->mw1->rkey >> 8) ||
 	     (w->wr.ex.invalidate_rkey >> 8) == (f->mw2->rkey >> 8)))
 		return K_INV_MW;
+	if ((f->o.avoid & (1u << K_MW_BIND)) &&
+	    w->wr.opcode == IBV_WR_BIND_MW &&
+	    (w->wr.wr.mw.mw_rkey >> 8) == (f->mw2->rkey >> 8))
+		return K_MW_BIND;
 	return -1;
 }
 
@@ -798,6 +845,9 @@ static void fix_send(struct rf *f, struct rxe_send_wqe *w, int k)
 	switch (k) {
 	case K_INV_MW:
 		w->wr.ex.invalidate_rkey = f->w[W_PIN].mr->rkey;
+		break;
+	case K_MW_BIND:
+		w->wr.wr.mw.mw_rkey = f->mw1->rkey;
 		break;
 	case K_OPCODE_OOB:
 	case K_REG_MR:
@@ -947,9 +997,6 @@ static bool in_range(const struct rf *f)
 {
 	return f->index >= f->o.first && f->index <= f->o.last;
 }
-
-static void note(struct rf *f, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 static void note(struct rf *f, const char *fmt, ...)
 {
@@ -1114,7 +1161,7 @@ static void do_index(struct rf *f, struct rng *r, struct pair *p)
 			doorbell(f, p->qp[0]);
 		else
 			send_at(f, r, p, 1 + rng_below(r, 3));
-		if (rng_below(r, 2))
+		if (rng_chance(r, 150))
 			p->dirty = true;
 	}
 	f->by_mut[m]++;
@@ -1167,12 +1214,17 @@ static void one_input(struct rf *f, uint64_t idx)
 		c = C_SRQ;
 	if (!in_range(f))
 		return;
-	if (p->dirty || f->index - p->last_check >= 16 ||
+	if (p->dirty || f->index - p->last_check >= CHECK_EVERY ||
 	    f->index - p->created_at >= 3000) {
 		p->last_check = f->index;
-		if (p->dirty || pair_bad(p) || f->index - p->created_at >= 3000)
+		/* new QPs (and CQs, SRQ) when the fuzzer dirtied more than
+		 * the QP, and every 3000 inputs; else a reset will do */
+		if (p->dirty || f->index - p->created_at >= 3000) {
 			if (pair_recreate(f, p))
 				return;
+		} else if (pair_bad(p) && pair_reset(f, p)) {
+			return;
+		}
 	}
 	p->inputs++;
 	f->by_cls[c]++;
@@ -1419,6 +1471,39 @@ static int repro_known(struct rf *f, int k, char *why, size_t n)
 	rng_input(&r, f->o.seed, 0xbad);
 	if (pair_recreate(f, p))
 		return snprintf(why, n, "pair: %s", strerror(errno)), -1;
+	if (k == K_MW_BIND) {
+		/* plain verbs: bind the type 2 MW through the RC QP, destroy
+		 * the QP (the MW still holds it), deallocate the MW */
+		struct ibv_send_wr wr = {
+			.wr_id = 0xb1d, .opcode = IBV_WR_BIND_MW,
+			.send_flags = IBV_SEND_SIGNALED,
+		}, *bad;
+		struct ibv_wc wc;
+		double t, end = fuzz_now() + 5;
+		int got = 0;
+
+		wr.bind_mw.mw = f->mw2;
+		wr.bind_mw.rkey = ibv_inc_rkey(f->mw2->rkey);
+		wr.bind_mw.bind_info.mr = f->w[W_PIN].mr;
+		wr.bind_mw.bind_info.addr = (uintptr_t)f->w[W_PIN].addr;
+		wr.bind_mw.bind_info.length = 4096;
+		wr.bind_mw.bind_info.mw_access_flags = IBV_ACCESS_REMOTE_WRITE;
+		if (ibv_post_send(p->qp[0], &wr, &bad))
+			return snprintf(why, n, "post bind: %s", strerror(errno)), -1;
+		while (!got && fuzz_now() < end)
+			got = ibv_poll_cq(p->cq[0], 1, &wc);
+		printf("# type 2 MW bound through QP %#x: %s (status %d); destroying the QP\n",
+		       p->qp[0]->qp_num, got == 1 ? "completed" : "no completion",
+		       got == 1 ? (int)wc.status : -1);
+		t = fuzz_now();
+		pair_close(p);
+		printf("# QP destroyed after %.1f s; deallocating the MW\n",
+		       fuzz_now() - t);
+		ibv_dealloc_mw(f->mw2);
+		f->mw2 = NULL;
+		printf("# MW deallocated\n");
+		return 0;
+	}
 	if (k == K_INV_MW) {
 		/* plain verbs, no ring writes: a SEND with invalidate of the
 		 * rkey of a type 2 MW that was allocated and never bound */
@@ -1639,7 +1724,8 @@ int main(int argc, char **argv)
 		tap_run(known_names[f.o.repro]);
 		ok = !repro_known(&f, f.o.repro, why, sizeof(why));
 		tap_result(ok, known_names[f.o.repro], "%s",
-			   ok ? "the kernel survived it" : why);
+			   ok ? "sent; a kernel report in the log is the finding" :
+			   why);
 	}
 	f.t0 = fuzz_now();
 	next_check = f.o.health_every;
@@ -1673,9 +1759,10 @@ int main(int argc, char **argv)
 	printf("\n# mutations applied:");
 	for (i = 0; i < M_NR; i++)
 		printf(" %s %lu", mut_names[i], f.by_mut[i]);
-	printf("\n# pairs recreated:");
+	printf("\n# pairs recreated (reset to RTS):");
 	for (i = 0; i < P_NR; i++)
-		printf(" %s %lu", f.p[i].name, f.p[i].recreated);
+		printf(" %s %lu (%lu)", f.p[i].name, f.p[i].recreated,
+		       f.p[i].resets);
 	printf(" (failed %lu); messages sent at receive queues %lu; doorbell errors %lu; post errors %lu; completions ok %lu, error %lu\n",
 	       f.recreate_fail, f.sends, f.db_err, f.post_err, f.wc_ok,
 	       f.wc_err);
