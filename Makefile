@@ -13,6 +13,7 @@
 #   make run             the main job: build, boot a VM, load ours, ODP traffic on rxe0
 #   make check           build everything and run the whole test suite in VMs
 #   make bench           ODP vs pinned benchmarks in a VM (figures, not pass/fail)
+#   make fuzz            the packet and mapped-ring fuzzers in guests (FUZZ_SECONDS)
 #   make kernel          build (once, cached) the debug guest kernel
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -43,7 +44,7 @@ RXE_ODP_VERSION := $(shell git -C $(TOP) describe --always --dirty 2>/dev/null |
 MODDIR = /lib/modules/$(KRELEASE)/updates/rxe-odp
 
 .PHONY: all kdir-check modules tree provider test-modules test-tools install uninstall clean \
-	kernel check run bench
+	kernel check run bench fuzz fuzz-tools
 
 all: modules provider
 
@@ -83,6 +84,17 @@ test-tools: $(TEST_BIN)/odp_invalidate $(TEST_BIN)/odp_verbs $(TEST_BIN)/odp_pre
 	$(TEST_BIN)/odp_torture $(TEST_BIN)/odp_prefetch_hold $(TEST_BIN)/odp_stall \
 	$(TEST_BIN)/rxe_hardening
 
+# The fuzzers of tests/fuzz (make fuzz runs them in guests)
+FUZZ_SRC := $(TOP)/tests/fuzz/fuzz_common.c $(TOP)/tests/fuzz/fuzz_common.h \
+	$(TOP)/tests/odp/rdma_loop.c $(TOP)/tests/odp/rdma_loop.h
+
+fuzz-tools: $(TEST_BIN)/rxe_pkt_fuzz $(TEST_BIN)/rxe_ring_fuzz
+
+$(TEST_BIN)/rxe_pkt_fuzz $(TEST_BIN)/rxe_ring_fuzz: $(TEST_BIN)/%: $(TOP)/tests/fuzz/%.c $(FUZZ_SRC)
+	@mkdir -p $(TEST_BIN)
+	$(CC) $(TEST_CFLAGS) -I$(TOP)/userspace-provider -o $@ $(filter %.c,$^) \
+		-libverbs -lnuma -lpthread
+
 $(TEST_BIN)/%: $(TOP)/tests/odp/%.c $(TOP)/tests/odp/rdma_loop.c $(TOP)/tests/odp/rdma_loop.h \
 	$(TOP)/tests/odp/pattern.h $(TOP)/tests/odp/clock.h $(TOP)/tests/odp/meminfo.h
 	@mkdir -p $(TEST_BIN)
@@ -114,6 +126,9 @@ run:
 
 bench:
 	@$(TOP)/ci/bench
+
+fuzz:
+	@$(TOP)/ci/fuzz
 
 clean:
 	rm -rf $(BUILD)
