@@ -103,12 +103,15 @@ enum known {
 	K_RQ_CUR_SGE,	/* receive WQE cur_sge beyond the kernel's copy */
 	K_INV_MW,	/* SEND_WITH_INV/LOCAL_INV of an unbound type 2 MW */
 	K_MW_BIND,	/* a type 2 MW bound to a QP that is then destroyed */
+	K_SQ_CUR_SGE,	/* send WQE cur_sge: bound checked in the shared ring,
+			 * then read again (seen with the stock module, where
+			 * the requester runs on the other CPU meanwhile) */
 	K_NR
 };
 
 static const char *const known_names[K_NR] = {
 	"sq-opcode-oob", "sq-reg-mr", "sq-inline-oob", "rq-cur-sge",
-	"inv-unbound-mw", "mw-bind-destroy",
+	"inv-unbound-mw", "mw-bind-destroy", "sq-cur-sge",
 };
 
 /* ---- state ---- */
@@ -837,6 +840,8 @@ static int known_send(struct rf *f, struct rxe_queue_buf *q,
 	    w->wr.opcode == IBV_WR_BIND_MW &&
 	    (w->wr.wr.mw.mw_rkey >> 8) == (f->mw2->rkey >> 8))
 		return K_MW_BIND;
+	if ((f->o.avoid & (1u << K_SQ_CUR_SGE)) && w->dma.cur_sge >= MAX_SGE)
+		return K_SQ_CUR_SGE;
 	return -1;
 }
 
@@ -848,6 +853,9 @@ static void fix_send(struct rf *f, struct rxe_send_wqe *w, int k)
 		break;
 	case K_MW_BIND:
 		w->wr.wr.mw.mw_rkey = f->mw1->rkey;
+		break;
+	case K_SQ_CUR_SGE:
+		w->dma.cur_sge = 0;
 		break;
 	case K_OPCODE_OOB:
 	case K_REG_MR:
