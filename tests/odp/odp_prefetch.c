@@ -431,7 +431,8 @@ static long long wait_prefetches(struct rdma_loop *lp, long long target)
  * range (it once dereferenced the dropped MR there: an oops in the
  * kworker), and the device works on.
  */
-TEST_F(prefetch, dereg_mr_of_a_later_sge)
+/* 1 GiB of prefetch takes over 30 s on the KASAN kernel under TCG */
+TEST_F_TIMEOUT(prefetch, dereg_mr_of_a_later_sge, 180)
 {
 	const size_t len = 16 * STEP;
 	struct ibv_mr *big_mr, *small_mr;
@@ -486,7 +487,8 @@ static void *dereg_after_first_step(void *arg)
  * the dereg returns, the call ends with ENOENT for the MR that went away
  * (it once oopsed in the system call), and the first range is mapped.
  */
-TEST_F(prefetch, sync_call_loses_mr_of_a_later_sge)
+/* 1 GiB of prefetch takes over 30 s on the KASAN kernel under TCG */
+TEST_F_TIMEOUT(prefetch, sync_call_loses_mr_of_a_later_sge, 180)
 {
 	const size_t len = 16 * STEP;
 	struct dereg_later d = { .lp = &self->lp, .ret = -1 };
