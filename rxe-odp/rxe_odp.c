@@ -734,20 +734,17 @@ static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
  * already taken away.
  *
  * ib_umem_odp_map_dma_and_lock() retries without bound. Here a fault
- * fails with -EAGAIN, which the data path reports as an access error,
- * once its attempts overtaken by invalidations of its own range took
- * RXE_ODP_FAULT_TIMEOUT_MS in all (waiting in mmu_interval_read_begin() for
- * an invalidation to finish is not charged to them; waiting for mmap_lock
- * or umem_mutex within an attempt is), or once ten times that of
- * wall time passed since it started, whatever overtook it. Both are
- * measured in nanoseconds: attempts shorter than a jiffy count too. Every
- * retry counts in odp_fault_retries.
+ * fails with -EAGAIN, which the data path reports as an access error, once
+ * 10 * RXE_ODP_FAULT_TIMEOUT_MS of wall time passed since it started,
+ * waits included (measured in nanoseconds, not jiffies). Only an
+ * invalidation of its own range makes it start again (see
+ * rxe_odp_try_fault()). Every retry counts in odp_fault_retries.
  */
 static int rxe_odp_fault_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 			      u64 va, u64 len, u64 perm, bool fault)
 {
-	s64 hit_budget = RXE_ODP_FAULT_TIMEOUT_MS * NSEC_PER_MSEC;
-	u64 deadline = ktime_get_ns() + 10 * hit_budget;
+	u64 deadline = ktime_get_ns() + 10 * RXE_ODP_FAULT_TIMEOUT_MS *
+		       NSEC_PER_MSEC;
 	unsigned long stack_pfns[RXE_ODP_STACK_PFNS];
 	struct mm_struct *mm = umem->umem.owning_mm;
 	u64 page_size = BIT_ULL(umem->page_shift);
@@ -777,17 +774,14 @@ static int rxe_odp_fault_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 	}
 
 	for (;;) {
-		u64 start, now;
+		u64 start;
 		bool hit;
 
 		ret = rxe_odp_try_fault(odp, umem, &range, &hit, &start);
 		if (ret != -EBUSY)
 			break;
 		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULT_RETRIES);
-		now = ktime_get_ns();
-		if (hit)
-			hit_budget -= now - start;
-		if (hit_budget <= 0 || now >= deadline) {
+		if (ktime_get_ns() >= deadline) {
 			ret = -EAGAIN;
 			break;
 		}

@@ -22,10 +22,9 @@
  */
 #define RXE_ODP_CHILD_SHIFT	26
 /*
- * How long a fault may spend in attempts that invalidations of its range
- * overtook before the access fails (see rxe_odp_fault_lock()), the
- * HMM_RANGE_DEFAULT_TIMEOUT that hmm users allow for -EBUSY; a fault
- * ends after ten times that of wall time in any case.
+ * A fault that invalidations keep overtaking fails after ten times this of
+ * wall time (see rxe_odp_fault_lock()): hmm users allow
+ * HMM_RANGE_DEFAULT_TIMEOUT (1 s) for -EBUSY, rxe emulated in a VM needs more.
  */
 #define RXE_ODP_FAULT_TIMEOUT_MS	1000
 /* invalidations remembered per MR for rxe_odp_fault_lock() */

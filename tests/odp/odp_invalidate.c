@@ -813,6 +813,13 @@ static void *drop_thread(void *arg)
 
 static void drop_pause(struct dropper *d, bool pause)
 {
+	/*
+	 * Clear the acknowledgement before letting the thread go, so that
+	 * the next pause waits for a fresh one (a stale "paused" let a
+	 * MADV_DONTNEED run during the check once).
+	 */
+	if (!pause)
+		atomic_store(&d->paused, false);
 	atomic_store(&d->pause, pause);
 	while (pause && !atomic_load(&d->paused))
 		;
