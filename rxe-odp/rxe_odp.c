@@ -668,8 +668,8 @@ static bool rxe_odp_range_refused(struct mm_struct *mm, u64 start, u64 end)
 
 /*
  * One lookup of @range. Returns 0 with umem_mutex held if no invalidation
- * of the range overtook it, -EBUSY with nothing held if one did (*@hit) or
- * if one elsewhere in the umem aborted hmm_range_fault(), or an error.
+ * of the range overtook it, -EBUSY with nothing held if one did or if one
+ * elsewhere in the umem aborted hmm_range_fault(), or an error.
  *
  * umem_mutex is taken before mmap_lock is released (the order the
  * invalidation callback also sees), so that invalidations that need
@@ -680,7 +680,7 @@ static bool rxe_odp_range_refused(struct mm_struct *mm, u64 start, u64 end)
  * invalidated ranges decides whether one hit this range.
  */
 static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
-			     struct hmm_range *range, bool *hit, u64 *start)
+			     struct hmm_range *range)
 {
 	struct mm_struct *mm = umem->umem.owning_mm;
 	/*
@@ -693,27 +693,18 @@ static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
 
 	range->notifier_seq = mmu_interval_read_begin(range->notifier);
 	mmap_read_lock(mm);
-	/* the attempt starts here: waiting above is not charged to it */
-	*start = ktime_get_ns();
 	if (rxe_odp_range_refused(mm, range->start, range->end))
 		ret = -EFAULT;
 	else
 		ret = hmm_range_fault(range);
-	*hit = false;
 	if (!ret) {
 		mutex_lock(&umem->umem_mutex);
 		if (mmu_interval_read_retry(range->notifier,
 					    range->notifier_seq) &&
 		    rxe_odp_inval_hit(odp, since, range->start, range->end)) {
 			mutex_unlock(&umem->umem_mutex);
-			*hit = true;
 			ret = -EBUSY;
 		}
-	} else if (ret == -EBUSY) {
-		/* the invalidation that aborted the walk has logged its range */
-		mutex_lock(&umem->umem_mutex);
-		mutex_unlock(&umem->umem_mutex);
-		*hit = rxe_odp_inval_hit(odp, since, range->start, range->end);
 	}
 	mmap_read_unlock(mm);
 	return ret;
@@ -774,10 +765,7 @@ static int rxe_odp_fault_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 	}
 
 	for (;;) {
-		u64 start;
-		bool hit;
-
-		ret = rxe_odp_try_fault(odp, umem, &range, &hit, &start);
+		ret = rxe_odp_try_fault(odp, umem, &range);
 		if (ret != -EBUSY)
 			break;
 		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULT_RETRIES);
