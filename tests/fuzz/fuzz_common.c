@@ -117,6 +117,35 @@ int tap_end(void)
 	return tap_fail_count ? 1 : 0;
 }
 
+/* ---- options ---- */
+
+int name_mask(const char *tool, const char *const *names, int nr,
+	      unsigned int all, const char *list, unsigned int *mask)
+{
+	char *copy = strdup(list), *tok, *save = NULL;
+	int i, ret = 0;
+
+	if (!copy)
+		return -1;
+	for (tok = strtok_r(copy, ",", &save); tok && !ret;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "all")) {
+			*mask |= all;
+			continue;
+		}
+		for (i = 0; i < nr && strcmp(tok, names[i]); i++)
+			;
+		if (i < nr) {
+			*mask |= 1u << i;
+		} else {
+			fprintf(stderr, "%s: %s: no such known bug\n", tool, tok);
+			ret = -1;
+		}
+	}
+	free(copy);
+	return ret;
+}
+
 /* ---- windows ---- */
 
 int window_alloc(struct window *w, const char *name, size_t len,

@@ -54,6 +54,14 @@ void rng_bytes(struct rng *r, void *p, size_t len);
 uint32_t rng_edgy32(struct rng *r);
 uint64_t rng_edgy64(struct rng *r);
 
+/*
+ * Set in *mask the bit of each name of the comma-separated LIST in
+ * NAMES[0..NR-1], or the bits of ALL for "all". 0, or -1 after a message
+ * naming the unknown name.
+ */
+int name_mask(const char *tool, const char *const *names, int nr,
+	      unsigned int all, const char *list, unsigned int *mask);
+
 /* ---- TAP output, in the form tests/host/conftest.py parses ---- */
 
 void tap_begin(const char *tool);

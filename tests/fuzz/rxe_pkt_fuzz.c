@@ -2,7 +2,7 @@
 /*
  * usage: rxe_pkt_fuzz [-n COUNT] [-t SECONDS] [-s SEED] [-H EVERY]
  *                     [-r FIRST-LAST] [-x NAME,...] [-k BUG,...] [-v]
- *        rxe_pkt_fuzz -P BUG
+ *        rxe_pkt_fuzz -P BUG,...|all
  *
  * RoCE v2 packet fuzzer for rdma_rxe: anyone on the link can send UDP to
  * port 4791, so rxe's receive path must turn any packet into an error,
@@ -121,7 +121,7 @@ struct opts {
 	bool verbose;
 	unsigned int skip_cls, skip_mut;
 	unsigned int avoid;		/* -k: known kernel bugs not to hit */
-	int repro;			/* -P: send a known bug's input */
+	unsigned int repro;		/* -P: send these known bugs' inputs */
 };
 
 /*
@@ -1353,13 +1353,17 @@ static int repro_known(struct fz *f, int k, char *why, size_t why_len)
 		end = fuzz_now() + 3;
 		while (!got && fuzz_now() < end)
 			got = ibv_poll_cq(t->cq, 1, &wc);
-		if (got == 1)
-			printf("# the READ completed with status %d (%s)%s\n",
-			       wc.status, ibv_wc_status_str(wc.status),
-			       wc.status == IBV_WC_SUCCESS ?
-			       ": success, with no data delivered" : "");
-		else
-			printf("# no completion for the READ\n");
+		if (got != 1)
+			return snprintf(why, why_len,
+					"no completion for the READ in 3 s"), -1;
+		printf("# the READ completed with status %d (%s)\n",
+		       wc.status, ibv_wc_status_str(wc.status));
+		/* the response broke the protocol: nothing was read */
+		if (wc.status != IBV_WC_BAD_RESP_ERR)
+			return snprintf(why, why_len,
+					"READ completed with %s, not %s",
+					ibv_wc_status_str(wc.status),
+					ibv_wc_status_str(IBV_WC_BAD_RESP_ERR)), -1;
 		return 0;
 	}
 	if (k == K_INV_MW) {
@@ -1601,7 +1605,7 @@ static void usage(FILE *out)
 		"  -H  health check every EVERY inputs (default 10000)\n"
 		"  -r  only send inputs FIRST..LAST (to replay a seed's inputs)\n"
 		"  -v  print every input\n"
-		"  -P  send the input of one known bug on fresh QPs, then check\n"
+		"  -P  send the inputs of these known bugs (or all) on fresh QPs, then check\n"
 		"  -k  do not send packets that hit these known kernel bugs:");
 	for (i = 0; i < K_NR; i++)
 		fprintf(out, " %s", known_names[i]);
@@ -1641,26 +1645,6 @@ static int parse_skip(struct opts *o, char *list)
 	return 0;
 }
 
-static int parse_known(struct opts *o, char *list)
-{
-	char *tok, *save = NULL;
-	int i;
-
-	for (tok = strtok_r(list, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		for (i = 0; i < K_NR; i++)
-			if (!strcmp(tok, known_names[i]))
-				break;
-		if (i == K_NR) {
-			fprintf(stderr, "rxe_pkt_fuzz: -k %s: no such known bug\n",
-				tok);
-			return -1;
-		}
-		o->avoid |= 1u << i;
-	}
-	return 0;
-}
-
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	int c;
@@ -1680,14 +1664,13 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return -1;
 			break;
 		case 'k':
-			if (parse_known(o, optarg))
+			if (name_mask("rxe_pkt_fuzz", known_names, K_NR,
+				      0, optarg, &o->avoid))
 				return -1;
 			break;
 		case 'P':
-			for (o->repro = 0; o->repro < K_NR; o->repro++)
-				if (!strcmp(optarg, known_names[o->repro]))
-					break;
-			if (o->repro == K_NR)
+			if (name_mask("rxe_pkt_fuzz", known_names, K_NR,
+				      (1u << K_NR) - 1, optarg, &o->repro))
 				return -1;
 			break;
 		case 'v': o->verbose = true; break;
@@ -1710,7 +1693,6 @@ int main(int argc, char **argv)
 	f.o.health_every = 10000;
 	f.o.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	f.o.last = ~0UL;
-	f.o.repro = -1;
 	if (parse_opts(argc, argv, &f.o)) {
 		usage(stderr);
 		return 2;
@@ -1755,10 +1737,12 @@ int main(int argc, char **argv)
 		refill(&f, &f.t[i], &r);
 	}
 
-	if (f.o.repro >= 0) {
-		tap_run(known_names[f.o.repro]);
-		ok = !repro_known(&f, f.o.repro, why, sizeof(why));
-		tap_result(ok, known_names[f.o.repro], "%s",
+	for (i = 0; i < K_NR; i++) {
+		if (!(f.o.repro & (1u << i)))
+			continue;
+		tap_run(known_names[i]);
+		ok = !repro_known(&f, i, why, sizeof(why));
+		tap_result(ok, known_names[i], "%s",
 			   ok ? "sent; a kernel report in the log is the finding" : why);
 	}
 	f.t0 = fuzz_now();
@@ -1770,7 +1754,7 @@ int main(int argc, char **argv)
 		uint64_t idx = f.index;
 
 		if ((f.o.count && f.index >= f.o.count) || f.index > f.o.last ||
-		    f.o.repro >= 0)
+		    f.o.repro)
 			break;
 		one_input(&f, idx);
 		if (f.index == idx)
