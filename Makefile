@@ -82,9 +82,9 @@ KSFT_DIR = $(shell bash -c ". $(TOP)/ci/lib/common.sh && linux_source_tree")/too
 test-tools: $(TEST_BIN)/odp_invalidate $(TEST_BIN)/odp_verbs $(TEST_BIN)/odp_prefetch \
 	$(TEST_BIN)/odp_bench $(TEST_BIN)/odp_p2p $(TEST_BIN)/odp_dax $(TEST_BIN)/odp_hmm \
 	$(TEST_BIN)/odp_torture $(TEST_BIN)/odp_prefetch_hold $(TEST_BIN)/odp_stall \
-	$(TEST_BIN)/rxe_hardening
+	$(TEST_BIN)/rxe_hardening fuzz-tools
 
-# The fuzzers of tests/fuzz (make fuzz runs them in guests)
+# The fuzzers of tests/fuzz (make check runs a minute of each, make fuzz longer)
 FUZZ_SRC := $(TOP)/tests/fuzz/fuzz_common.c $(TOP)/tests/fuzz/fuzz_common.h \
 	$(TOP)/tests/odp/rdma_loop.c $(TOP)/tests/odp/rdma_loop.h
 

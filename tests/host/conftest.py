@@ -27,8 +27,10 @@ BUILD = os.environ.get('RXE_ODP_BUILD', os.path.join(TOP, 'build'))
 ODP_TOOLS = ('odp_invalidate', 'odp_verbs', 'odp_prefetch', 'odp_p2p', 'odp_dax',
              'odp_hmm', 'rxe_hardening', 'odp_torture')
 MTU1024_TOOLS = ('odp_invalidate-mtu1024', 'odp_dax-mtu1024', 'odp_torture-mtu1024')
+FUZZ_RUNS = ('rxe_pkt_fuzz-known', 'rxe_pkt_fuzz', 'rxe_ring_fuzz-known', 'rxe_ring_fuzz')
 RDMA_CORE_RUNS = {'stock': ('stock', 'librxe', 'ours'), 'debug': ('ours',)}
-TOOL_RUNS = {'stock': ODP_TOOLS + MTU1024_TOOLS + ('odp_stall',), 'debug': ODP_TOOLS}
+TOOL_RUNS = {'stock': ODP_TOOLS + FUZZ_RUNS + MTU1024_TOOLS + ('odp_stall',),
+             'debug': ODP_TOOLS + FUZZ_RUNS}
 
 
 def kernels():
