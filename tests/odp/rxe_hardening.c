@@ -6,7 +6,8 @@
  * Regression tests for the fixes to stock rxe code at the front of our
  * patch series, each named after its row of the audit (U1, U2, U5: what a
  * remote peer sends; H1-H5: what a process writes into the queues it
- * maps). Remote input is crafted here: RoCE v2 packets with a valid ICRC,
+ * maps; F3: READ responses that break the protocol, found by
+ * tests/fuzz; P1-P2: keys of another protection domain). Remote input is crafted here: RoCE v2 packets with a valid ICRC,
  * sent from a UDP socket to port 4791 on this host, for a QP whose peer
  * does not exist (its QPN is FAKE_QPN) or is a QP of ours that never sends
  * what it is answered. Queue input is written into the rings of our
@@ -1119,6 +1120,171 @@ TEST_F(hard, h5_read_response_after_wqe_rewrite)
 		TH_LOG("the READ completed with %s",
 		       ibv_wc_status_str(wc.status));
 	ibv_destroy_qp(a);
+}
+
+/*
+ * F3: RDMA READ responses that break the protocol. A READ RESPONSE ONLY
+ * whose AETH is a NAK, and one that carries fewer bytes than the READ
+ * asked for, followed by a second (a duplicate PSN). Before the fix the
+ * first completed the READ as a success without data (and a WARN), the
+ * second left it pending for the duplicate to complete as a success.
+ * Either must complete the READ with a bad response error.
+ */
+static void bad_read_response(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(hard) *self, uint8_t syndrome,
+			      size_t len, bool again)
+{
+	static char data[64];
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)self->buf[0], .length = sizeof(data),
+		.lkey = self->mr[0]->lkey,
+	};
+	struct ibv_send_wr wr = {
+		.wr_id = 0xf3, .sg_list = &sge, .num_sge = 1,
+		.opcode = IBV_WR_RDMA_READ, .send_flags = IBV_SEND_SIGNALED,
+		.wr.rdma = { .remote_addr = 0x1000, .rkey = 0x1234 },
+	}, *bad;
+	struct ibv_qp *a;
+	struct ibv_wc wc;
+	uint8_t ext[4];
+
+	a = victim(self, 0, FAKE_QPN);
+	ASSERT_NE(NULL, a);
+	ASSERT_EQ(0, ibv_post_send(a, &wr, &bad));
+	usleep(100 * 1000);
+	fill(data, sizeof(data), 3);
+	aeth(ext, syndrome, 1);
+	ASSERT_EQ(0, roce_send(&self->r, OP_RC_READ_RESP_ONLY, a->qp_num,
+			       PSN_A, ext, 4, data, len));
+	if (again)
+		ASSERT_EQ(0, roce_send(&self->r, OP_RC_READ_RESP_ONLY,
+				       a->qp_num, PSN_A, ext, 4, data, len));
+	ASSERT_EQ(1, wait_wc(self->cq[0], &wc, WAIT_MS))
+		TH_LOG("no completion for the READ");
+	EXPECT_EQ(0xf3, wc.wr_id);
+	EXPECT_EQ(IBV_WC_BAD_RESP_ERR, wc.status)
+		TH_LOG("the READ completed with %s", ibv_wc_status_str(wc.status));
+	ibv_destroy_qp(a);
+}
+
+TEST_F(hard, f3_read_response_with_a_nak)
+{
+	bad_read_response(_metadata, self, 0x60, 64, false);
+}
+
+TEST_F(hard, f3_read_response_short_then_duplicate)
+{
+	bad_read_response(_metadata, self, 0x1f, 0, true);
+}
+
+/*
+ * P1: a memory window bound to an MR of another protection domain. Only
+ * the lkey of the MR is needed; once bound, the window's rkey gives remote
+ * access to memory the binder's PD has no right to. The bind must fail.
+ * Posted as a BIND_MW work request: ibv_bind_mw() checks the PDs in user
+ * space, the kernel must not rely on it.
+ */
+TEST_F(hard, p1_bind_mw_to_mr_of_another_pd)
+{
+	struct ibv_pd *pd2 = ibv_alloc_pd(self->lp.ctx);
+	struct ibv_send_wr wr = {
+		.wr_id = 0xb1d, .opcode = IBV_WR_BIND_MW,
+		.send_flags = IBV_SEND_SIGNALED,
+	}, *bad;
+	struct ibv_mr *mr;
+	struct ibv_mw *mw;
+	struct ibv_wc wc;
+
+	ASSERT_NE(NULL, pd2);
+	/* the victim's MR, in the rdma_loop PD */
+	mr = ibv_reg_mr(self->lp.pd, self->buf[0], BUF_LEN,
+			IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+			IBV_ACCESS_REMOTE_READ | IBV_ACCESS_MW_BIND);
+	ASSERT_NE(NULL, mr) TH_LOG("MR with MW_BIND: %s", strerror(errno));
+	/* the binder's window, in a PD of its own */
+	mw = ibv_alloc_mw(pd2, IBV_MW_TYPE_1);
+	ASSERT_NE(NULL, mw) TH_LOG("ibv_alloc_mw: %s", strerror(errno));
+	wr.bind_mw.mw = mw;
+	wr.bind_mw.rkey = ibv_inc_rkey(mw->rkey);
+	wr.bind_mw.bind_info.mr = mr;
+	wr.bind_mw.bind_info.addr = (uintptr_t)self->buf[0];
+	wr.bind_mw.bind_info.length = BUF_LEN;
+	wr.bind_mw.bind_info.mw_access_flags = IBV_ACCESS_REMOTE_READ |
+					       IBV_ACCESS_REMOTE_WRITE;
+	ASSERT_EQ(0, ibv_post_send(self->lp.qp[0], &wr, &bad));
+	ASSERT_EQ(1, wait_wc(self->lp.cq[0], &wc, 5000));
+	EXPECT_NE(IBV_WC_SUCCESS, wc.status)
+		TH_LOG("a window of one PD was bound to an MR of another");
+	ibv_dealloc_mw(mw);
+	ibv_dereg_mr(mr);
+	ibv_dealloc_pd(pd2);
+}
+
+/*
+ * P2: a Local Invalidate of a type 2 window of another protection domain
+ * (bound there through a QP of that PD). The invalidation must fail and
+ * leave the window bound, which its own QP then shows by invalidating it.
+ */
+TEST_F(hard, p2_local_inv_of_mw_of_another_pd)
+{
+	struct ibv_pd *pd2 = ibv_alloc_pd(self->lp.ctx), *pd1 = self->lp.pd;
+	struct ibv_send_wr wr = {
+		.wr_id = 0x1a5, .opcode = IBV_WR_BIND_MW,
+		.send_flags = IBV_SEND_SIGNALED,
+	}, *bad;
+	struct ibv_qp *qp2;
+	struct ibv_mr *mr2;
+	struct ibv_mw *mw2;
+	struct ibv_wc wc;
+	uint32_t rkey;
+
+	ASSERT_NE(NULL, pd2);
+	mr2 = ibv_reg_mr(pd2, self->buf[1], BUF_LEN,
+			 IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+			 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_MW_BIND);
+	ASSERT_NE(NULL, mr2);
+	mw2 = ibv_alloc_mw(pd2, IBV_MW_TYPE_2);
+	ASSERT_NE(NULL, mw2) TH_LOG("ibv_alloc_mw: %s", strerror(errno));
+	self->lp.pd = pd2;		/* victim() creates on lp.pd */
+	qp2 = victim(self, 0, FAKE_QPN);
+	self->lp.pd = pd1;
+	ASSERT_NE(NULL, qp2);
+
+	rkey = ibv_inc_rkey(mw2->rkey);
+	wr.bind_mw.mw = mw2;
+	wr.bind_mw.rkey = rkey;
+	wr.bind_mw.bind_info.mr = mr2;
+	wr.bind_mw.bind_info.addr = (uintptr_t)self->buf[1];
+	wr.bind_mw.bind_info.length = BUF_LEN;
+	wr.bind_mw.bind_info.mw_access_flags = IBV_ACCESS_REMOTE_WRITE;
+	ASSERT_EQ(0, ibv_post_send(qp2, &wr, &bad));
+	ASSERT_EQ(1, wait_wc(self->cq[0], &wc, 5000));
+	ASSERT_EQ(IBV_WC_SUCCESS, wc.status)
+		TH_LOG("bind in its own PD: %s", ibv_wc_status_str(wc.status));
+
+	/* the other PD's QP */
+	memset(&wr, 0, sizeof(wr));
+	wr.wr_id = 0x1a6;
+	wr.opcode = IBV_WR_LOCAL_INV;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.invalidate_rkey = rkey;
+	ASSERT_EQ(0, ibv_post_send(self->lp.qp[0], &wr, &bad));
+	ASSERT_EQ(1, wait_wc(self->lp.cq[0], &wc, 5000));
+	EXPECT_NE(IBV_WC_SUCCESS, wc.status)
+		TH_LOG("a QP of one PD invalidated a window of another");
+
+	/* still bound: its own QP invalidates it */
+	wr.wr_id = 0x1a7;
+	ASSERT_EQ(0, ibv_post_send(qp2, &wr, &bad));
+	ASSERT_EQ(1, wait_wc(self->cq[0], &wc, 5000));
+	EXPECT_EQ(IBV_WC_SUCCESS, wc.status)
+		TH_LOG("invalidation in its own PD: %s",
+		       ibv_wc_status_str(wc.status));
+
+	ibv_destroy_qp(qp2);
+	ibv_dealloc_mw(mw2);
+	ibv_dereg_mr(mr2);
+	ibv_dealloc_pd(pd2);
 }
 
 TEST_HARNESS_MAIN
