@@ -17,7 +17,11 @@
  * the callback for it returned, and a copy that has faulted its pages in
  * always completes (forward progress under continuous invalidation). rxe
  * tasks run from a workqueue, so faulting (which sleeps) happens in
- * process context.
+ * process context. Only there does the data path wait for a fault: the
+ * requester that ibv_post_send() runs in the caller's system call gets
+ * -EWOULDBLOCK for a page that is not mapped and goes on from its
+ * workqueue (rxe_defer_task()), so that a post never waits for the page
+ * cache, swap or a FUSE server.
  *
  * Implicit ODP (start 0, length U64_MAX) covers the whole address space.
  * It and every explicit MR but a hugetlb one have a root umem that is never
@@ -795,11 +799,12 @@ out_free:
  * Make [va, va + len) of @umem present with read (and, if @write, write)
  * permission and return with umem_mutex held: 1 if pages had to be
  * faulted in, 0 if they all were present. The mapping stays valid until
- * the caller unlocks. On error nothing is held.
+ * the caller unlocks. On error nothing is held; -EWOULDBLOCK if pages are
+ * missing and @may_fault is false.
  */
 static int rxe_odp_map_range_lock(struct rxe_odp *odp,
 				  struct ib_umem_odp *umem, u64 va, u64 len,
-				  bool write)
+				  bool write, bool may_fault)
 {
 	u64 perm = ODP_READ_ALLOWED_BIT | (write ? ODP_WRITE_ALLOWED_BIT : 0);
 	int ret;
@@ -819,16 +824,23 @@ static int rxe_odp_map_range_lock(struct rxe_odp *odp,
 	if (rxe_odp_range_mapped(umem, va, len, perm))
 		return 0;
 	mutex_unlock(&umem->umem_mutex);
+	if (!may_fault)
+		return -EWOULDBLOCK;
 
 	ret = rxe_odp_fault_lock(odp, umem, va, len, perm, true);
 	return ret < 0 ? ret : 1;
 }
 
-/* Map for an access of the data path, counting the faults it takes. */
+/*
+ * Map for an access of the data path, counting the faults it takes. The
+ * data path faults only from a workqueue (rxe's tasks): anywhere else, the
+ * system call of ibv_post_send(), a missing page is -EWOULDBLOCK.
+ */
 static int rxe_odp_access_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 			       u64 va, u64 len, bool write)
 {
-	int ret = rxe_odp_map_range_lock(odp, umem, va, len, write);
+	int ret = rxe_odp_map_range_lock(odp, umem, va, len, write,
+					 !!current_work());
 
 	if (ret <= 0)
 		return ret;
@@ -895,7 +907,9 @@ static u64 rxe_odp_va(struct rxe_mr *mr, u64 iova)
 /*
  * Copy between @addr and [iova, iova + length) of an ODP MR, faulting the
  * pages in as needed (with write permission when copying into the MR).
- * Called from process context (rxe tasks run from a workqueue). Whatever
+ * Called from process context. Outside a workqueue, a page that needs a
+ * fault makes it return -EWOULDBLOCK, having copied part of the range
+ * perhaps, for the caller to start again from a workqueue. Whatever else
  * made the access fail (no VMA, no permission, the fault budget, memory
  * for a child), it is -EFAULT: an access error for the work request
  * (IB_WC_LOC_PROT_ERR on the requester, a NAK for remote access).
@@ -929,7 +943,7 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr, int length,
 		}
 		rxe_odp_put_umem(ou);
 		if (err)
-			return -EFAULT;
+			return err == -EWOULDBLOCK ? err : -EFAULT;
 
 		va += bytes;
 		addr += bytes;
@@ -1087,7 +1101,7 @@ static int rxe_odp_prefetch_range(struct rxe_odp_prefetch_sge *sge,
 						 ODP_READ_ALLOWED_BIT, false);
 		else
 			ret = rxe_odp_map_range_lock(odp, ou->umem, va, bytes,
-						     write);
+						     write, true);
 		if (ret >= 0)
 			mutex_unlock(&ou->umem->umem_mutex);
 		rxe_odp_put_umem(ou);

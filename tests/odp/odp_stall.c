@@ -21,6 +21,10 @@
  *   while the fault can still use the MR; once the READ is answered it
  *   returns 0, the RDMA READ completes (success or a remote access
  *   error) and the device still works.
+ * - post_send_does_not_wait_for_a_fault: ibv_post_send() of an RDMA WRITE
+ *   whose source is the file. The requester needs the fault, which must
+ *   not be taken in the system call: the post returns while the FUSE READ
+ *   is held, and the WRITE completes with the file's data after it.
  * - destroy_qp_while_fault_stalls: ibv_destroy_qp() of both QPs while the
  *   responder's fault is held: logs how long each takes and whether it
  *   returned before the FUSE READ was answered (the current behaviour),
@@ -616,7 +620,8 @@ static int qp_patient(struct rdma_loop *lp, struct ibv_qp *qp, uint32_t dest)
 struct op {
 	const char *name;
 	struct ibv_mr *mr;	/* ibv_dereg_mr() of this, */
-	struct ibv_qp *qp;	/* or ibv_destroy_qp() of this */
+	struct ibv_qp *qp;	/* or ibv_destroy_qp() of this, */
+	struct ibv_send_wr *wr;	/* or ibv_post_send() of this on qp */
 	pthread_t thread;
 	bool created, sent;
 	int go;			/* eventfd: start (or cancel) */
@@ -662,10 +667,15 @@ static void *op_main(void *arg)
 	    atomic_load(&op->cancel))
 		return NULL;
 	op->t_start = now_s();
-	if (op->mr)
+	if (op->mr) {
 		op->ret = ibv_dereg_mr(op->mr);
-	else
+	} else if (op->wr) {
+		struct ibv_send_wr *bad;
+
+		op->ret = ibv_post_send(op->qp, op->wr, &bad);
+	} else {
 		op->ret = ibv_destroy_qp(op->qp);
+	}
 	op->err = errno;
 	op->t_end = now_s();
 	atomic_store(&op->done, 1);
@@ -1156,6 +1166,62 @@ TEST_F_TIMEOUT(stall, dereg_while_fault_stalls, 200)
 	}
 	ASSERT_EQ(0, device_check(&self->lp, NULL, self->map, why, sizeof(why)))
 		TH_LOG("the device after the stall: %s", why);
+}
+
+#define WRITE_WR_ID	0x3417e
+
+/*
+ * The requester's fault: an RDMA WRITE from the file (through the ODP MR,
+ * local read access) into lbuf. ibv_post_send() runs the requester in its
+ * system call; it must return without waiting for the held FUSE READ,
+ * and the WRITE complete with the file's data once the READ is answered.
+ */
+TEST_F_TIMEOUT(stall, post_send_does_not_wait_for_a_fault, 120)
+{
+	struct op *op = &self->op[0];
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)(self->map + XFER_OFF), .length = XFER,
+		.lkey = self->odp_mr->lkey,
+	};
+	struct ibv_send_wr wr = {
+		.wr_id = WRITE_WR_ID, .sg_list = &sge, .num_sge = 1,
+		.opcode = IBV_WR_RDMA_WRITE, .send_flags = IBV_SEND_SIGNALED,
+		.wr.rdma = {
+			.remote_addr = (uintptr_t)self->lbuf,
+			.rkey = self->lmr->rkey,
+		},
+	};
+	struct ibv_wc wc = {};
+	bool early;
+	double t_ans;
+
+	op->wr = &wr;
+	ASSERT_EQ(0, op_create(op, "ibv_post_send(RDMA WRITE from the file)",
+			       NULL, self->lp.qp[0]));
+	fs_stall(&self->fs);
+	op_go(op);
+	ASSERT_EQ(0, fs_wait_held(&self->fs, 30000))
+		TH_LOG("no FUSE READ reached the server: the requester did not fault through FUSE");
+	/* ample time for a post that does not wait to have returned */
+	usleep(SHORT_STALL_MS * 1000);
+	early = atomic_load(&op->done);
+	ASSERT_EQ(0, poll_one(self->lp.cq[0], &wc))
+		TH_LOG("a completion (status %s) before the FUSE READ was answered",
+		       ibv_wc_status_str(wc.status));
+	t_ans = now_s();
+	fs_release(&self->fs);
+	ASSERT_EQ(0, op_finish(_metadata, self, 0, t_ans, early));
+	ASSERT_EQ(0, op->ret) TH_LOG("ibv_post_send: %s", strerror(op->err));
+	EXPECT_TRUE(early)
+		TH_LOG("ibv_post_send() waited for the page fault: it returned %.1f s after the FUSE READ was answered, %.1f s after the call",
+		       op->t_end - t_ans, op->t_end - op->t_start);
+	ASSERT_EQ(1, wait_wc(self->lp.cq[0], &wc, 30000))
+		TH_LOG("no completion within 30 s of the answer");
+	ASSERT_EQ(WRITE_WR_ID, wc.wr_id);
+	ASSERT_EQ(IBV_WC_SUCCESS, wc.status)
+		TH_LOG("status %s", ibv_wc_status_str(wc.status));
+	ASSERT_EQ(-1, pattern_bad(self->lbuf, XFER_OFF, XFER, SEED));
+	ASSERT_EQ(0, atomic_load(&self->fs.ctl->refused));
 }
 
 /*
