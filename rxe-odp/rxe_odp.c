@@ -493,8 +493,12 @@ static struct rxe_odp_umem *rxe_odp_find_or_new_child(struct rxe_odp *odp,
 	return child;
 }
 
-/* The child that covers @va, with a reference; created if needed. */
-static struct rxe_odp_umem *rxe_odp_get_child(struct rxe_odp *odp, u64 va)
+/*
+ * The child that covers @va, with a reference; created if needed and
+ * @create, else -EWOULDBLOCK (creating one takes mmap_lock and allocates).
+ */
+static struct rxe_odp_umem *rxe_odp_get_child(struct rxe_odp *odp, u64 va,
+					      bool create)
 {
 	unsigned long index = va >> RXE_ODP_CHILD_SHIFT;
 	struct rxe_odp_umem *child;
@@ -508,6 +512,8 @@ static struct rxe_odp_umem *rxe_odp_get_child(struct rxe_odp *odp, u64 va)
 		return child;
 	if (va >= TASK_SIZE)
 		return ERR_PTR(-EFAULT);
+	if (!create)
+		return ERR_PTR(-EWOULDBLOCK);
 
 	child = rxe_odp_find_or_new_child(odp, va);
 	/*
@@ -560,10 +566,11 @@ static void rxe_odp_put_umem(struct rxe_odp_umem *ou)
  * The umem that maps @va (the MR's own, or a child), with a reference to
  * drop with rxe_odp_put_umem(), and in *@bytes how much of [va, end) it
  * covers, at most up to the next 1 << RXE_ODP_CHILD_SHIFT boundary:
- * accesses and prefetches walk a range chunk by chunk with this.
+ * accesses and prefetches walk a range chunk by chunk with this. A
+ * missing child is created only if @create.
  */
 static struct rxe_odp_umem *rxe_odp_get_umem(struct rxe_odp *odp, u64 va,
-					     u64 end, u64 *bytes)
+					     u64 end, u64 *bytes, bool create)
 {
 	struct rxe_odp_umem *ou;
 
@@ -573,7 +580,7 @@ static struct rxe_odp_umem *rxe_odp_get_umem(struct rxe_odp *odp, u64 va,
 	 */
 	if (va >= odp->end)
 		return ERR_PTR(-EFAULT);
-	ou = odp->umem->is_implicit_odp ? rxe_odp_get_child(odp, va) :
+	ou = odp->umem->is_implicit_odp ? rxe_odp_get_child(odp, va, create) :
 					  &odp->whole;
 	/* last bytes, not ends: the chunk may end at the top of the space */
 	if (!IS_ERR(ou))
@@ -646,6 +653,7 @@ static int rxe_odp_set_pages(struct ib_umem_odp *umem,
 					       ODP_DMA_ADDR_MASK) | perm;
 			continue;
 		}
+		/* INFINIBAND_VIRT_DMA, which rxe needs, excludes HIGHMEM */
 		umem->dma_list[idx] = (uintptr_t)page_address(page) | perm;
 		umem->npages++;
 	}
@@ -832,15 +840,31 @@ static int rxe_odp_map_range_lock(struct rxe_odp *odp,
 }
 
 /*
- * Map for an access of the data path, counting the faults it takes. The
- * data path faults only from a workqueue (rxe's tasks): anywhere else, the
- * system call of ibv_post_send(), a missing page is -EWOULDBLOCK.
+ * Whether the data path may fault here. rxe's tasks run from workqueues;
+ * anywhere else (the requester that ibv_post_send() runs in its system
+ * call) a page to fault in is -EWOULDBLOCK, and the caller goes on from
+ * its workqueue.
  */
-static int rxe_odp_access_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
-			       u64 va, u64 len, bool write)
+static bool rxe_odp_may_fault(void)
 {
-	int ret = rxe_odp_map_range_lock(odp, umem, va, len, write,
-					 !!current_work());
+	return in_task() && current_work();
+}
+
+/*
+ * The error of a data-path access: -EWOULDBLOCK when it would have to
+ * fault and may not, -EFAULT for anything else (the fault budget's -EAGAIN
+ * included, which has the same value).
+ */
+static int rxe_odp_access_err(int err, bool may_fault)
+{
+	return !may_fault && err == -EWOULDBLOCK ? err : -EFAULT;
+}
+
+/* Map for an access of the data path, counting the faults it takes. */
+static int rxe_odp_access_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
+			       u64 va, u64 len, bool write, bool may_fault)
+{
+	int ret = rxe_odp_map_range_lock(odp, umem, va, len, write, may_fault);
 
 	if (ret <= 0)
 		return ret;
@@ -918,6 +942,7 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr, int length,
 		    enum rxe_mr_copy_dir dir)
 {
 	bool write = dir == RXE_TO_MR_OBJ;
+	bool may_fault = rxe_odp_may_fault();
 	struct rxe_odp *odp = mr->odp;
 	u64 va, end;
 	int err;
@@ -933,17 +958,18 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr, int length,
 		struct rxe_odp_umem *ou;
 		u64 bytes;
 
-		ou = rxe_odp_get_umem(odp, va, end, &bytes);
+		ou = rxe_odp_get_umem(odp, va, end, &bytes, may_fault);
 		if (IS_ERR(ou))
-			return -EFAULT;
-		err = rxe_odp_access_lock(odp, ou->umem, va, bytes, write);
+			return rxe_odp_access_err(PTR_ERR(ou), may_fault);
+		err = rxe_odp_access_lock(odp, ou->umem, va, bytes, write,
+					  may_fault);
 		if (!err) {
 			rxe_odp_copy_locked(ou->umem, va, addr, bytes, dir);
 			mutex_unlock(&ou->umem->umem_mutex);
 		}
 		rxe_odp_put_umem(ou);
 		if (err)
-			return err == -EWOULDBLOCK ? err : -EFAULT;
+			return rxe_odp_access_err(err, may_fault);
 
 		va += bytes;
 		addr += bytes;
@@ -975,11 +1001,12 @@ u64 *rxe_odp_atomic_vaddr_lock(struct rxe_mr *mr, u64 iova,
 	if (va & (sizeof(u64) - 1))
 		return NULL;
 
-	ou = rxe_odp_get_umem(odp, va, va + sizeof(u64), &bytes);
+	/* the responder's, which runs from a workqueue */
+	ou = rxe_odp_get_umem(odp, va, va + sizeof(u64), &bytes, true);
 	if (IS_ERR(ou))
 		return ERR_CAST(ou);
 	umem = ou->umem;
-	err = rxe_odp_access_lock(odp, umem, va, sizeof(u64), true);
+	err = rxe_odp_access_lock(odp, umem, va, sizeof(u64), true, true);
 	if (err) {
 		rxe_odp_put_umem(ou);
 		return ERR_PTR(err);
@@ -1093,7 +1120,7 @@ static int rxe_odp_prefetch_range(struct rxe_odp_prefetch_sge *sge,
 		odp = sge[i].mr->odp;
 		va = rxe_odp_va(sge[i].mr, sge[i].iova) + done;
 		ou = rxe_odp_get_umem(odp, va, va + sge[i].length - done,
-				      &bytes);
+				      &bytes, true);
 		if (IS_ERR(ou))
 			return PTR_ERR(ou);
 		if (advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT)

@@ -1178,32 +1178,41 @@ TEST_F(hard, f3_read_response_short_then_duplicate)
 }
 
 /*
- * P1: a memory window bound to an MR of another protection domain. Only
- * the lkey of the MR is needed; once bound, the window's rkey gives remote
- * access to memory the binder's PD has no right to. The bind must fail.
- * Posted as a BIND_MW work request: ibv_bind_mw() checks the PDs in user
- * space, the kernel must not rely on it.
+ * P1: a type 1 memory window bound where one of the three (the window, the
+ * MR, the QP posting the bind) is of another protection domain: to an MR
+ * of another PD (only its lkey is needed, and the window's rkey then gives
+ * remote access to it), or through a QP of another PD (which can rebind or
+ * unbind someone else's window). Each bind must fail. Posted as BIND_MW
+ * work requests: ibv_bind_mw() checks the MR's PD in user space, the
+ * kernel must not rely on it.
  */
-TEST_F(hard, p1_bind_mw_to_mr_of_another_pd)
+static void bind_across_pds(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(hard) *self, bool mr_other,
+			    bool qp_other)
 {
-	struct ibv_pd *pd2 = ibv_alloc_pd(self->lp.ctx);
+	struct ibv_pd *pd2 = ibv_alloc_pd(self->lp.ctx), *pd1 = self->lp.pd;
 	struct ibv_send_wr wr = {
 		.wr_id = 0xb1d, .opcode = IBV_WR_BIND_MW,
 		.send_flags = IBV_SEND_SIGNALED,
 	}, *bad;
+	struct ibv_qp *qp;
 	struct ibv_mr *mr;
 	struct ibv_mw *mw;
 	struct ibv_wc wc;
 
 	ASSERT_NE(NULL, pd2);
-	/* the victim's MR, in the rdma_loop PD */
-	mr = ibv_reg_mr(self->lp.pd, self->buf[0], BUF_LEN,
+	/* the window is pd1's; the MR and the QP are pd2's if "other" */
+	mr = ibv_reg_mr(mr_other ? pd2 : pd1, self->buf[0], BUF_LEN,
 			IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
 			IBV_ACCESS_REMOTE_READ | IBV_ACCESS_MW_BIND);
 	ASSERT_NE(NULL, mr) TH_LOG("MR with MW_BIND: %s", strerror(errno));
-	/* the binder's window, in a PD of its own */
-	mw = ibv_alloc_mw(pd2, IBV_MW_TYPE_1);
+	mw = ibv_alloc_mw(pd1, IBV_MW_TYPE_1);
 	ASSERT_NE(NULL, mw) TH_LOG("ibv_alloc_mw: %s", strerror(errno));
+	self->lp.pd = qp_other ? pd2 : pd1;	/* victim() creates on lp.pd */
+	qp = victim(self, 0, FAKE_QPN);
+	self->lp.pd = pd1;
+	ASSERT_NE(NULL, qp);
+
 	wr.bind_mw.mw = mw;
 	wr.bind_mw.rkey = ibv_inc_rkey(mw->rkey);
 	wr.bind_mw.bind_info.mr = mr;
@@ -1211,13 +1220,26 @@ TEST_F(hard, p1_bind_mw_to_mr_of_another_pd)
 	wr.bind_mw.bind_info.length = BUF_LEN;
 	wr.bind_mw.bind_info.mw_access_flags = IBV_ACCESS_REMOTE_READ |
 					       IBV_ACCESS_REMOTE_WRITE;
-	ASSERT_EQ(0, ibv_post_send(self->lp.qp[0], &wr, &bad));
-	ASSERT_EQ(1, wait_wc(self->lp.cq[0], &wc, 5000));
+	ASSERT_EQ(0, ibv_post_send(qp, &wr, &bad));
+	ASSERT_EQ(1, wait_wc(self->cq[0], &wc, 5000));
 	EXPECT_NE(IBV_WC_SUCCESS, wc.status)
-		TH_LOG("a window of one PD was bound to an MR of another");
+		TH_LOG("a window was bound %s",
+		       mr_other ? "to an MR of another PD" :
+				  "through a QP of another PD");
+	ibv_destroy_qp(qp);
 	ibv_dealloc_mw(mw);
 	ibv_dereg_mr(mr);
 	ibv_dealloc_pd(pd2);
+}
+
+TEST_F(hard, p1_bind_mw_to_mr_of_another_pd)
+{
+	bind_across_pds(_metadata, self, true, false);
+}
+
+TEST_F(hard, p1_bind_mw_through_qp_of_another_pd)
+{
+	bind_across_pds(_metadata, self, false, true);
 }
 
 /*
