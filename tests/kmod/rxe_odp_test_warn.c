@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Test-only module for the rxe-odp VM bench: it triggers a kernel WARNING
- * when loaded, so that tests/test_bench.py can check that the bench notices
+ * when loaded, so that tests/host/test_bench.py can check that the bench notices
  * kernel reports and fails the run. Not part of the product.
  */
 
