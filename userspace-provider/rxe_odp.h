@@ -76,7 +76,6 @@ struct rxe_odp_qp {
 struct rxe_odp_srq {
 	struct verbs_srq vsrq;
 	struct rxe_odp_wq rq;
-	uint32_t srq_num;
 };
 
 struct rxe_odp_ah {

@@ -108,6 +108,7 @@ static int cq_start_poll(struct ibv_cq_ex *ibcq, struct ibv_poll_cq_attr *attr)
 					     memory_order_relaxed);
 	if (cq_cur_empty(cq)) {
 		pthread_spin_unlock(&cq->lock);
+		errno = ENOENT;
 		return ENOENT;
 	}
 	cq_load_cur(cq);
@@ -126,6 +127,7 @@ static int cq_next_poll(struct ibv_cq_ex *ibcq)
 		cq->cur_index = ring_next(cq->ring.buf, cq->cur_index);
 	if (cq_cur_empty(cq)) {
 		cq->cur = NULL;
+		errno = ENOENT;
 		return ENOENT;
 	}
 	cq_load_cur(cq);

@@ -51,7 +51,8 @@ static int doorbell(struct rxe_odp_qp *qp)
 	return 0;
 }
 
-static bool sq_full(struct rxe_queue_buf *q, uint32_t prod)
+/* No slot at @prod: one stays empty, so that full and empty differ. */
+static bool ring_full(struct rxe_queue_buf *q, uint32_t prod)
 {
 	return ring_next(q, prod) ==
 	       atomic_load_explicit(ring_cons(q), memory_order_acquire);
@@ -72,7 +73,7 @@ static struct rxe_send_wqe *wr_new(struct ibv_qp_ex *ibqp, uint32_t opcode)
 
 	if (qp->err)
 		return NULL;
-	if (sq_full(q, qp->cur_index)) {
+	if (ring_full(q, qp->cur_index)) {
 		qp->err = ENOSPC;
 		return NULL;
 	}
@@ -678,7 +679,7 @@ static int post_one_send(struct rxe_odp_qp *qp, uint32_t *prod,
 	ret = check_send_wr(qp, wr, length);
 	if (ret)
 		return ret;
-	if (sq_full(q, *prod))
+	if (ring_full(q, *prod))
 		return ENOMEM;
 
 	wqe = ring_slot(q, *prod);
@@ -761,8 +762,7 @@ static int post_one_recv(struct rxe_odp_wq *rq, uint32_t prod,
 	length = sge_total(wr->sg_list, wr->num_sge);
 	if (length < 0)
 		return EINVAL;
-	if (ring_next(q, prod) ==
-	    atomic_load_explicit(ring_cons(q), memory_order_acquire))
+	if (ring_full(q, prod))
 		return ENOMEM;
 
 	wqe = ring_slot(q, prod);

@@ -23,7 +23,6 @@ static int srq_setup(struct rxe_odp_srq *srq, int cmd_fd,
 	}
 
 	srq->rq.max_sge = max_sge;
-	srq->srq_num = resp->drv.srq_num;
 	pthread_spin_init(&srq->rq.lock, PTHREAD_PROCESS_PRIVATE);
 	return 0;
 }
