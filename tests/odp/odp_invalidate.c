@@ -737,8 +737,9 @@ TEST_F_TIMEOUT(odp, invalidation_storm, 300)
 /*
  * Invalidations with no pause at all can overtake every fault of a range.
  * rxe retries a fault for a bounded time only: each access then either
- * completes with the right data or fails with a remote access error, and
- * the QP never stalls (the harness timeout would catch a hang).
+ * completes with the right data or fails (a remote access error, or the
+ * requester's retries exceeded), and the QP never stalls (the harness
+ * timeout would catch a hang).
  */
 TEST_F_TIMEOUT(odp, storm_without_pause, 300)
 {
@@ -764,12 +765,18 @@ TEST_F_TIMEOUT(odp, storm_without_pause, 300)
 					    self->local + XFER, self->mr,
 					    self->buf + off, XFER);
 		}
-		if (st == IBV_WC_REM_ACCESS_ERR) {
+		/*
+		 * A fault that gives up (its 10 s budget) answers with a
+		 * remote access error; a requester whose retransmissions run
+		 * out first (rdma_loop's: 6 x ~1 s) reports retry exceeded.
+		 * Either is the bounded outcome.
+		 */
+		if (st == IBV_WC_REM_ACCESS_ERR || st == IBV_WC_RETRY_EXC_ERR) {
 			errors++;
 			ASSERT_EQ(0, rdma_loop_connect(&self->lp));
 			continue;
 		}
-		ASSERT_EQ(IBV_WC_SUCCESS, st);
+		ASSERT_EQ(IBV_WC_SUCCESS, st) TH_LOG("status %s", ibv_wc_status_str(st));
 		ok++;
 		mismatches += pattern_bad(self->local + XFER, 0, XFER, 300 + i) != -1;
 	}

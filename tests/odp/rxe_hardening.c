@@ -55,6 +55,7 @@ enum {
 	OP_RC_SEND_LAST = 0x02,
 	OP_RC_SEND_ONLY = 0x04,
 	OP_RC_READ_REQ = 0x0c,
+	OP_RC_READ_RESP_FIRST = 0x0d,
 	OP_RC_READ_RESP_ONLY = 0x10,
 	OP_UD_SEND_ONLY = 0x64,
 };
@@ -1124,15 +1125,16 @@ TEST_F(hard, h5_read_response_after_wqe_rewrite)
 
 /*
  * F3: RDMA READ responses that break the protocol. A READ RESPONSE ONLY
- * whose AETH is a NAK, and one that carries fewer bytes than the READ
- * asked for, followed by a second (a duplicate PSN). Before the fix the
+ * whose AETH is a NAK; one that carries fewer bytes than the READ asked
+ * for, followed by a second (a duplicate PSN); a READ RESPONSE FIRST at
+ * the READ's only PSN, twice. Before the fix the
  * first completed the READ as a success without data (and a WARN), the
  * second left it pending for the duplicate to complete as a success.
  * Either must complete the READ with a bad response error.
  */
 static void bad_read_response(struct __test_metadata *_metadata,
-			      FIXTURE_DATA(hard) *self, uint8_t syndrome,
-			      size_t len, bool again)
+			      FIXTURE_DATA(hard) *self, uint8_t opcode,
+			      uint8_t syndrome, size_t len, bool again)
 {
 	static char data[64];
 	struct ibv_sge sge = {
@@ -1154,11 +1156,11 @@ static void bad_read_response(struct __test_metadata *_metadata,
 	usleep(100 * 1000);
 	fill(data, sizeof(data), 3);
 	aeth(ext, syndrome, 1);
-	ASSERT_EQ(0, roce_send(&self->r, OP_RC_READ_RESP_ONLY, a->qp_num,
-			       PSN_A, ext, 4, data, len));
+	ASSERT_EQ(0, roce_send(&self->r, opcode, a->qp_num, PSN_A, ext, 4,
+			       data, len));
 	if (again)
-		ASSERT_EQ(0, roce_send(&self->r, OP_RC_READ_RESP_ONLY,
-				       a->qp_num, PSN_A, ext, 4, data, len));
+		ASSERT_EQ(0, roce_send(&self->r, opcode, a->qp_num, PSN_A, ext,
+				       4, data, len));
 	ASSERT_EQ(1, wait_wc(self->cq[0], &wc, WAIT_MS))
 		TH_LOG("no completion for the READ");
 	EXPECT_EQ(0xf3, wc.wr_id);
@@ -1169,12 +1171,21 @@ static void bad_read_response(struct __test_metadata *_metadata,
 
 TEST_F(hard, f3_read_response_with_a_nak)
 {
-	bad_read_response(_metadata, self, 0x60, 64, false);
+	bad_read_response(_metadata, self, OP_RC_READ_RESP_ONLY, 0x60, 64,
+			  false);
 }
 
 TEST_F(hard, f3_read_response_short_then_duplicate)
 {
-	bad_read_response(_metadata, self, 0x1f, 0, true);
+	bad_read_response(_metadata, self, OP_RC_READ_RESP_ONLY, 0x1f, 0,
+			  true);
+}
+
+/* a FIRST packet at the last (and only) PSN of the READ, then again */
+TEST_F(hard, f3_read_response_first_at_last_psn)
+{
+	bad_read_response(_metadata, self, OP_RC_READ_RESP_FIRST, 0x1f, 32,
+			  true);
 }
 
 /*
