@@ -109,6 +109,25 @@ void tap_skip(const char *name, const char *why)
 	tap_skips++;
 }
 
+void tap_known(unsigned int mask, const char *const *names, int nr,
+	       int (*repro)(void *ctx, int k, char *why, size_t len),
+	       void *ctx)
+{
+	char why[256];
+	bool ok;
+	int k;
+
+	for (k = 0; k < nr; k++) {
+		if (!(mask & (1u << k)))
+			continue;
+		why[0] = 0;
+		tap_run(names[k]);
+		ok = !repro(ctx, k, why, sizeof(why));
+		tap_result(ok, names[k], "%s",
+			   ok ? "sent; a kernel report in the log is the finding" : why);
+	}
+}
+
 int tap_end(void)
 {
 	printf("1..%d\n", tap_num);

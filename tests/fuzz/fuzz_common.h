@@ -69,6 +69,14 @@ void tap_run(const char *name);
 void tap_result(bool ok, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void tap_skip(const char *name, const char *why);
+/*
+ * -P: for each known bug in @mask, a TAP result for @repro(@ctx, k): 0 if
+ * its input was sent and its checks passed (a kernel report, which the
+ * bench catches, is the finding), else -1 with why.
+ */
+void tap_known(unsigned int mask, const char *const *names, int nr,
+	       int (*repro)(void *ctx, int k, char *why, size_t len),
+	       void *ctx);
 /* Plan and "# Totals:" line; the exit status (1 on any failure). */
 int tap_end(void);
 extern int tap_fail_count;

@@ -1305,8 +1305,9 @@ static int probe_ud(struct fz *f, char *why, size_t why_len)
  * -P BUG: the smallest input of a known bug, on fresh QPs; a fixed kernel
  * survives it (and the checks after it pass), an unfixed one crashes.
  */
-static int repro_known(struct fz *f, int k, char *why, size_t why_len)
+static int repro_known(void *ctx, int k, char *why, size_t why_len)
 {
+	struct fz *f = ctx;
 	static uint8_t pkt[ROCE_MAX];
 	static const enum ibv_qp_type types[] = { IBV_QPT_UC, IBV_QPT_RC };
 	struct input in;
@@ -1737,14 +1738,7 @@ int main(int argc, char **argv)
 		refill(&f, &f.t[i], &r);
 	}
 
-	for (i = 0; i < K_NR; i++) {
-		if (!(f.o.repro & (1u << i)))
-			continue;
-		tap_run(known_names[i]);
-		ok = !repro_known(&f, i, why, sizeof(why));
-		tap_result(ok, known_names[i], "%s",
-			   ok ? "sent; a kernel report in the log is the finding" : why);
-	}
+	tap_known(f.o.repro, known_names, K_NR, repro_known, &f);
 	f.t0 = fuzz_now();
 	f.rcvd0 = rdma_loop_counter(&f.lp, "rcvd_pkts");
 	next_check = f.o.health_every;

@@ -1471,8 +1471,9 @@ static void teardown(struct rf *f)
 }
 
 /* -P BUG: one WQE of a known bug on a fresh pair. */
-static int repro_known(struct rf *f, int k, char *why, size_t n)
+static int repro_known(void *ctx, int k, char *why, size_t n)
 {
+	struct rf *f = ctx;
 	static char fake_mr[4096];
 	struct pair *p = &f->p[P_RC];
 	struct rxe_queue_buf *q;
@@ -1735,15 +1736,7 @@ int main(int argc, char **argv)
 	       inline_cap(sq_of(f.p[0].qp[0])),
 	       ring_elem_size(rq_of(&f, &f.p[0])));
 
-	for (i = 0; i < K_NR; i++) {
-		if (!(f.o.repro & (1u << i)))
-			continue;
-		tap_run(known_names[i]);
-		ok = !repro_known(&f, i, why, sizeof(why));
-		tap_result(ok, known_names[i], "%s",
-			   ok ? "sent; a kernel report in the log is the finding" :
-			   why);
-	}
+	tap_known(f.o.repro, known_names, K_NR, repro_known, &f);
 	f.t0 = fuzz_now();
 	next_check = f.o.health_every;
 	while (!f.o.repro) {
