@@ -29,17 +29,25 @@ def reload_rxe(rdma_dev):
     run(['ci/vm/rxe-load', 'ours'])
 
 
-def start_holder():
-    """odp_prefetch_hold, once it has queued its prefetch work."""
-    holder = subprocess.Popen([HOLD] + HOLD_ARGS, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
-    line = holder.stdout.readline()
-    if line.strip() != 'queued':
-        holder.kill()
-        _, err = holder.communicate(timeout=30)
-        pytest.fail('odp_prefetch_hold did not queue its work: %r %s' % (line, err))
-    return holder
+@pytest.fixture
+def holder(reload_rxe):
+    """odp_prefetch_hold, once it has queued its prefetch work. Killed at
+    the end if a failing test left it running: it holds the device, and
+    everything after it (the reload, the next tests) would wait for it."""
+    proc = subprocess.Popen([HOLD] + HOLD_ARGS, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        line = proc.stdout.readline()
+        if line.strip() != 'queued':
+            proc.kill()
+            _, err = proc.communicate(timeout=30)
+            pytest.fail('odp_prefetch_hold did not queue its work: %r %s' % (line, err))
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 def unload_rxe():
@@ -47,18 +55,23 @@ def unload_rxe():
     assert not os.path.isdir('/sys/module/rdma_rxe')
 
 
-def test_link_del_waits_for_the_holder(rdma_dev, reload_rxe):
-    holder = start_holder()
+def test_link_del_waits_for_the_holder(rdma_dev, holder):
     link_del = subprocess.Popen(['rdma', 'link', 'del', rdma_dev],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True)
-    time.sleep(1)
-    # still waiting for the process that holds the device
-    assert link_del.poll() is None
-    holder.stdin.close()
-    assert holder.wait(timeout=30) == 0
-    start = time.monotonic()
-    out, _ = link_del.communicate(timeout=60)
+    try:
+        time.sleep(1)
+        # still waiting for the process that holds the device
+        assert link_del.poll() is None
+        holder.stdin.close()
+        assert holder.wait(timeout=30) == 0
+        start = time.monotonic()
+        out, _ = link_del.communicate(timeout=60)
+    finally:
+        if link_del.poll() is None:
+            holder.kill()
+            link_del.kill()
+            link_del.wait(timeout=60)
     print('link del returned %.2f s after the holder exited' %
           (time.monotonic() - start))
     assert link_del.returncode == 0, out
@@ -66,8 +79,7 @@ def test_link_del_waits_for_the_holder(rdma_dev, reload_rxe):
     unload_rxe()
 
 
-def test_unload_after_the_holder_is_killed(rdma_dev, reload_rxe):
-    holder = start_holder()
+def test_unload_after_the_holder_is_killed(rdma_dev, holder):
     holder.kill()
     holder.wait(timeout=30)
     run(['rdma', 'link', 'del', rdma_dev], timeout=60)
