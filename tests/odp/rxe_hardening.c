@@ -1197,19 +1197,50 @@ TEST_F(hard, f3_read_response_first_at_last_psn)
  * work requests: ibv_bind_mw() checks the MR's PD in user space, the
  * kernel must not rely on it.
  */
+/* An RC QP of @pd (victim() creates on lp.pd). */
+static struct ibv_qp *victim_in_pd(FIXTURE_DATA(hard) *self, struct ibv_pd *pd)
+{
+	struct ibv_pd *pd1 = self->lp.pd;
+	struct ibv_qp *qp;
+
+	self->lp.pd = pd;
+	qp = victim(self, 0, FAKE_QPN);
+	self->lp.pd = pd1;
+	return qp;
+}
+
+/*
+ * Post a signaled BIND_MW of @mw to BUF_LEN bytes of @mr at @addr on @qp,
+ * with the window's next rkey (in *@rkey): ibv_post_send()'s result.
+ */
+static int post_bind(struct ibv_qp *qp, uint64_t wr_id, struct ibv_mw *mw,
+		     struct ibv_mr *mr, void *addr, int access, uint32_t *rkey)
+{
+	struct ibv_send_wr wr = {
+		.wr_id = wr_id, .opcode = IBV_WR_BIND_MW,
+		.send_flags = IBV_SEND_SIGNALED,
+	}, *bad;
+
+	*rkey = ibv_inc_rkey(mw->rkey);
+	wr.bind_mw.mw = mw;
+	wr.bind_mw.rkey = *rkey;
+	wr.bind_mw.bind_info.mr = mr;
+	wr.bind_mw.bind_info.addr = (uintptr_t)addr;
+	wr.bind_mw.bind_info.length = BUF_LEN;
+	wr.bind_mw.bind_info.mw_access_flags = access;
+	return ibv_post_send(qp, &wr, &bad);
+}
+
 static void bind_across_pds(struct __test_metadata *_metadata,
 			    FIXTURE_DATA(hard) *self, bool mr_other,
 			    bool qp_other)
 {
 	struct ibv_pd *pd2 = ibv_alloc_pd(self->lp.ctx), *pd1 = self->lp.pd;
-	struct ibv_send_wr wr = {
-		.wr_id = 0xb1d, .opcode = IBV_WR_BIND_MW,
-		.send_flags = IBV_SEND_SIGNALED,
-	}, *bad;
 	struct ibv_qp *qp;
 	struct ibv_mr *mr;
 	struct ibv_mw *mw;
 	struct ibv_wc wc;
+	uint32_t rkey;
 
 	ASSERT_NE(NULL, pd2);
 	/* the window is pd1's; the MR and the QP are pd2's if "other" */
@@ -1219,19 +1250,12 @@ static void bind_across_pds(struct __test_metadata *_metadata,
 	ASSERT_NE(NULL, mr) TH_LOG("MR with MW_BIND: %s", strerror(errno));
 	mw = ibv_alloc_mw(pd1, IBV_MW_TYPE_1);
 	ASSERT_NE(NULL, mw) TH_LOG("ibv_alloc_mw: %s", strerror(errno));
-	self->lp.pd = qp_other ? pd2 : pd1;	/* victim() creates on lp.pd */
-	qp = victim(self, 0, FAKE_QPN);
-	self->lp.pd = pd1;
+	qp = victim_in_pd(self, qp_other ? pd2 : pd1);
 	ASSERT_NE(NULL, qp);
 
-	wr.bind_mw.mw = mw;
-	wr.bind_mw.rkey = ibv_inc_rkey(mw->rkey);
-	wr.bind_mw.bind_info.mr = mr;
-	wr.bind_mw.bind_info.addr = (uintptr_t)self->buf[0];
-	wr.bind_mw.bind_info.length = BUF_LEN;
-	wr.bind_mw.bind_info.mw_access_flags = IBV_ACCESS_REMOTE_READ |
-					       IBV_ACCESS_REMOTE_WRITE;
-	ASSERT_EQ(0, ibv_post_send(qp, &wr, &bad));
+	ASSERT_EQ(0, post_bind(qp, 0xb1d, mw, mr, self->buf[0],
+			       IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE,
+			       &rkey));
 	ASSERT_EQ(1, wait_wc(self->cq[0], &wc, 5000));
 	EXPECT_NE(IBV_WC_SUCCESS, wc.status)
 		TH_LOG("a window was bound %s",
@@ -1260,11 +1284,8 @@ TEST_F(hard, p1_bind_mw_through_qp_of_another_pd)
  */
 TEST_F(hard, p2_local_inv_of_mw_of_another_pd)
 {
-	struct ibv_pd *pd2 = ibv_alloc_pd(self->lp.ctx), *pd1 = self->lp.pd;
-	struct ibv_send_wr wr = {
-		.wr_id = 0x1a5, .opcode = IBV_WR_BIND_MW,
-		.send_flags = IBV_SEND_SIGNALED,
-	}, *bad;
+	struct ibv_pd *pd2 = ibv_alloc_pd(self->lp.ctx);
+	struct ibv_send_wr wr = {}, *bad;
 	struct ibv_qp *qp2;
 	struct ibv_mr *mr2;
 	struct ibv_mw *mw2;
@@ -1278,25 +1299,16 @@ TEST_F(hard, p2_local_inv_of_mw_of_another_pd)
 	ASSERT_NE(NULL, mr2);
 	mw2 = ibv_alloc_mw(pd2, IBV_MW_TYPE_2);
 	ASSERT_NE(NULL, mw2) TH_LOG("ibv_alloc_mw: %s", strerror(errno));
-	self->lp.pd = pd2;		/* victim() creates on lp.pd */
-	qp2 = victim(self, 0, FAKE_QPN);
-	self->lp.pd = pd1;
+	qp2 = victim_in_pd(self, pd2);
 	ASSERT_NE(NULL, qp2);
 
-	rkey = ibv_inc_rkey(mw2->rkey);
-	wr.bind_mw.mw = mw2;
-	wr.bind_mw.rkey = rkey;
-	wr.bind_mw.bind_info.mr = mr2;
-	wr.bind_mw.bind_info.addr = (uintptr_t)self->buf[1];
-	wr.bind_mw.bind_info.length = BUF_LEN;
-	wr.bind_mw.bind_info.mw_access_flags = IBV_ACCESS_REMOTE_WRITE;
-	ASSERT_EQ(0, ibv_post_send(qp2, &wr, &bad));
+	ASSERT_EQ(0, post_bind(qp2, 0x1a5, mw2, mr2, self->buf[1],
+			       IBV_ACCESS_REMOTE_WRITE, &rkey));
 	ASSERT_EQ(1, wait_wc(self->cq[0], &wc, 5000));
 	ASSERT_EQ(IBV_WC_SUCCESS, wc.status)
 		TH_LOG("bind in its own PD: %s", ibv_wc_status_str(wc.status));
 
 	/* the other PD's QP */
-	memset(&wr, 0, sizeof(wr));
 	wr.wr_id = 0x1a6;
 	wr.opcode = IBV_WR_LOCAL_INV;
 	wr.send_flags = IBV_SEND_SIGNALED;
