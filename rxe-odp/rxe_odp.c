@@ -9,19 +9,19 @@
  * (munmap, migration, truncation, swap, THP split, fork COW...).
  *
  * rxe copies with the CPU: a page's "DMA address" in umem_odp->dma_list is
- * its kernel virtual address (rxe uses virtual DMA). All data-path
- * accesses go through rxe_odp_map_range_lock(), which returns with
- * umem_mutex held and the range mapped with the needed permission, and the
- * copy finishes before the mutex is released. The invalidation callback
- * takes the same mutex before it unmaps, so no copy touches a page after
- * the callback for it returned, and a copy that has faulted its pages in
- * always completes (forward progress under continuous invalidation). rxe
- * tasks run from a workqueue, so faulting (which sleeps) happens in
- * process context. Only there does the data path wait for a fault: the
- * requester that ibv_post_send() runs in the caller's system call gets
- * -EWOULDBLOCK for a page that is not mapped and goes on from its
- * workqueue (rxe_defer_task()), so that a post never waits for the page
- * cache, swap or a FUSE server.
+ * its kernel virtual address (rxe uses virtual DMA). The data path runs
+ * where rxe's tasks run, in the receive softirq, a tasklet or the thread
+ * that posts, and never sleeps: it copies under the umem's map_lock
+ * (spinlock) if the pages are mapped with the needed permission. The
+ * invalidation callback takes map_lock before it unmaps, so no copy
+ * touches a page after the callback for it returned.
+ *
+ * A page that is missing makes the access queue the fault on rxe_odp_wq
+ * (struct rxe_odp_fault) and return -EWOULDBLOCK: the QP's task stops at
+ * that packet or WQE and runs it again once the work has faulted the range
+ * in, as ODP hardware holds a QP on a page fault. So neither a post nor a
+ * packet ever waits for the page cache, swap or a FUSE server, and the
+ * fault holds the MR, not the QP.
  *
  * Implicit ODP (start 0, length U64_MAX) covers the whole address space.
  * It and every explicit MR but a hugetlb one have a root umem that is never
@@ -133,13 +133,28 @@ static void rxe_odp_fail_exit(void)
 }
 #endif
 
+/*
+ * Make [start, end) of @ou count as unmapped for the data path, or (0, 0)
+ * nothing. Under umem_mutex: one invalidation of a umem at a time.
+ */
+static void rxe_odp_revoke(struct rxe_odp_umem *ou, u64 start, u64 end)
+{
+	lockdep_assert_held(&ou->umem->umem_mutex);
+	spin_lock_bh(&ou->map_lock);
+	ou->revoke_start = start;
+	ou->revoke_end = end;
+	spin_unlock_bh(&ou->map_lock);
+}
+
 static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 			       const struct mmu_notifier_range *range,
 			       unsigned long cur_seq)
 {
 	struct ib_umem_odp *umem = container_of(mni, struct ib_umem_odp,
 						notifier);
-	struct rxe_odp *odp = umem->private;
+	/* NULL while ib_umem_odp_get() registers a hugetlb MR's umem */
+	struct rxe_odp_umem *ou = umem->private;
+	struct rxe_odp *odp = ou ? ou->odp : NULL;
 	unsigned long start, end;
 	int npages;
 
@@ -158,22 +173,34 @@ static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 	end = ALIGN(min_t(u64, ib_umem_end(umem), range->end),
 		    BIT(umem->page_shift));
 	/*
-	 * Change the sequence before logging the range. A fault samples the
-	 * log before mmu_interval_read_begin(): if it saw this entry it also
-	 * sees the new sequence, and read_begin() waits for the page tables
-	 * to change; if it did not, the entry is one it checks. Logged first,
-	 * a fault could pass read_begin() in between, walk the old page
-	 * tables and then skip this entry as one it had seen.
+	 * Once the range is revoked under map_lock, no copy of the data
+	 * path is in it or gets into it. The unmap, which dirties written
+	 * pages (file system locks), runs without map_lock: nothing taken
+	 * in softirq context may wait for those.
 	 */
+	if (ou)
+		rxe_odp_revoke(ou, start, end);
 	mmu_interval_set_seq(mni, cur_seq);
-	if (odp)
-		rxe_odp_log_inval(odp, start, end);
 	npages = umem->npages;
 	ib_umem_odp_unmap_dma_pages(umem, start, end);
+	if (ou)
+		rxe_odp_revoke(ou, 0, 0);
+	/*
+	 * Change the sequence before logging the range (both before
+	 * umem_mutex, under which faults check the log, is released). A
+	 * fault samples the log before mmu_interval_read_begin(): if it saw
+	 * this entry it also sees the new sequence, and read_begin() waits
+	 * for the page tables to change; if it did not, the entry is one it
+	 * checks. Logged first, a fault could pass read_begin() in between,
+	 * walk the old page tables and then skip this entry as one it had
+	 * seen.
+	 */
+	if (odp)
+		rxe_odp_log_inval(odp, start, end);
 	if (odp && umem->npages != npages) {
 		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_INVALIDATIONS);
 		if (!umem->npages && umem != odp->umem)
-			queue_work(rxe_odp_wq, &odp->reap_work);
+			mod_delayed_work(rxe_odp_wq, &odp->reap_work, 0);
 	}
 
 	mutex_unlock(&umem->umem_mutex);
@@ -264,11 +291,13 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 	odp->end = end;
 	xa_init(&odp->children);
 	mutex_init(&odp->children_lock);
-	INIT_WORK(&odp->reap_work, rxe_odp_reap_work);
+	INIT_DELAYED_WORK(&odp->reap_work, rxe_odp_reap_work);
 	odp->whole.umem = umem;
 	odp->whole.odp = odp;
+	spin_lock_init(&odp->whole.map_lock);
 	spin_lock_init(&odp->inval_lock);
-	umem->private = odp;
+	/* the callback's, for a hugetlb MR; a root has no notifier */
+	umem->private = &odp->whole;
 
 	rxe_mr_init(access, mr);
 	mr->odp = odp;
@@ -354,21 +383,38 @@ static bool rxe_odp_unlink_if_unused(struct rxe_odp_umem *child)
 	return true;
 }
 
-/* Free the children that invalidations left without a mapped page. */
-static void rxe_odp_reap_work(struct work_struct *work)
+/*
+ * Free the children that invalidations left without a mapped page. Returns
+ * whether one of them was still in use: its last user may drop it without
+ * looking at it again (rxe_odp_put_umem()).
+ */
+static bool rxe_odp_reap(struct rxe_odp *odp)
 {
-	struct rxe_odp *odp = container_of(work, struct rxe_odp, reap_work);
 	struct rxe_odp_umem *child, *next;
 	unsigned long index;
+	bool busy = false;
 	LIST_HEAD(unused);
 
 	mutex_lock(&odp->children_lock);
-	xa_for_each(&odp->children, index, child)
+	xa_for_each(&odp->children, index, child) {
 		if (rxe_odp_unlink_if_unused(child))
 			list_add(&child->unused, &unused);
+		else if (!READ_ONCE(child->umem->npages))
+			busy = true;
+	}
 	mutex_unlock(&odp->children_lock);
 	list_for_each_entry_safe(child, next, &unused, unused)
 		rxe_odp_release_child(child);
+	return busy;
+}
+
+static void rxe_odp_reap_work(struct work_struct *work)
+{
+	struct rxe_odp *odp = container_of(to_delayed_work(work),
+					   struct rxe_odp, reap_work);
+
+	if (rxe_odp_reap(odp))
+		queue_delayed_work(rxe_odp_wq, &odp->reap_work, HZ);
 }
 
 /*
@@ -397,7 +443,7 @@ void rxe_odp_mr_cleanup(struct rxe_mr *mr)
 	mutex_unlock(&odp->children_lock);
 	list_for_each_entry_safe(child, next, &unused, unused)
 		rxe_odp_release_child(child);
-	cancel_work_sync(&odp->reap_work);
+	cancel_delayed_work_sync(&odp->reap_work);
 	xa_destroy(&odp->children);
 	ib_umem_odp_release(odp->umem);
 	if (root)
@@ -457,10 +503,11 @@ static struct rxe_odp_umem *rxe_odp_new_child(struct rxe_odp *odp, u64 va)
 		err = PTR_ERR(umem);
 		goto out_free;
 	}
-	umem->private = odp;
 	child->umem = umem;
 	child->odp = odp;
 	child->cost = cost;
+	spin_lock_init(&child->map_lock);
+	umem->private = child;
 	refcount_set(&child->users, 2);
 	err = xa_err(xa_store(&odp->children, index, child, GFP_KERNEL));
 	if (err) {
@@ -522,7 +569,7 @@ static struct rxe_odp_umem *rxe_odp_get_child(struct rxe_odp *odp, u64 va,
 	 * may lag behind a loop of accesses), then try once more.
 	 */
 	if (PTR_ERR_OR_ZERO(child) == -ENOMEM) {
-		rxe_odp_reap_work(&odp->reap_work);
+		rxe_odp_reap(odp);
 		child = rxe_odp_find_or_new_child(odp, va);
 	}
 	return child;
@@ -531,27 +578,28 @@ static struct rxe_odp_umem *rxe_odp_get_child(struct rxe_odp *odp, u64 va,
 /*
  * Done with a umem from rxe_odp_get_umem(). A child whose access or
  * prefetch mapped nothing (no permission, PREFETCH_NO_FAULT over absent
- * pages, an invalidation meanwhile) is freed at once: children exist only
- * while they map something, whatever users or peers ask for.
+ * pages, an invalidation meanwhile) is freed at once if @may_sleep, else
+ * by reap_work: children exist only while they map something, whatever
+ * users or peers ask for.
  */
-static void rxe_odp_put_umem(struct rxe_odp_umem *ou)
+static void rxe_odp_put_umem(struct rxe_odp_umem *ou, bool may_sleep)
 {
 	struct rxe_odp *odp = ou->odp;
-	bool unused;
+	bool empty, unused;
 
 	if (ou == &odp->whole)
 		return;
-	if (READ_ONCE(ou->umem->npages)) {
+	/*
+	 * Not looked at after the reference is gone: reap_work may free
+	 * the child then. It looks again later at an empty child that was
+	 * in use when it ran.
+	 */
+	empty = !READ_ONCE(ou->umem->npages);
+	if (!empty || !may_sleep) {
 		/* not the last reference: the xarray holds one */
 		refcount_dec(&ou->users);
-		/*
-		 * An invalidation that emptied the child meanwhile queued
-		 * reap_work, which may have found it still in use: look at
-		 * npages again once this reference is gone.
-		 */
-		smp_mb__after_atomic();
-		if (!READ_ONCE(ou->umem->npages))
-			queue_work(rxe_odp_wq, &odp->reap_work);
+		if (empty)
+			mod_delayed_work(rxe_odp_wq, &odp->reap_work, 0);
 		return;
 	}
 	mutex_lock(&odp->children_lock);
@@ -589,15 +637,18 @@ static struct rxe_odp_umem *rxe_odp_get_umem(struct rxe_odp *odp, u64 va,
 	return ou;
 }
 
-static bool rxe_odp_range_mapped(struct ib_umem_odp *umem, u64 va, u64 len,
+static bool rxe_odp_range_mapped(struct rxe_odp_umem *ou, u64 va, u64 len,
 				 u64 perm)
 {
+	struct ib_umem_odp *umem = ou->umem;
 	unsigned long idx = (va - ib_umem_start(umem)) >> umem->page_shift;
 	unsigned long last = (va + len - 1 - ib_umem_start(umem)) >>
 			     umem->page_shift;
 
-	lockdep_assert_held(&umem->umem_mutex);
+	lockdep_assert_held(&ou->map_lock);
 
+	if (va < ou->revoke_end && va + len > ou->revoke_start)
+		return false;
 	for (; idx <= last; idx++)
 		if ((umem->dma_list[idx] & perm) != perm)
 			return false;
@@ -611,9 +662,10 @@ static bool rxe_odp_range_mapped(struct ib_umem_odp *umem, u64 va, u64 len,
  * the range has no dev_private_owner, so hmm_range_fault() migrates them
  * back to RAM when faulting and reports them absent otherwise.
  */
-static int rxe_odp_set_pages(struct ib_umem_odp *umem,
+static int rxe_odp_set_pages(struct rxe_odp_umem *ou,
 			     const struct hmm_range *range)
 {
+	struct ib_umem_odp *umem = ou->umem;
 	unsigned int shift = umem->page_shift;
 	unsigned long npfns = (range->end - range->start) >> PAGE_SHIFT;
 	unsigned long idx = (range->start - ib_umem_start(umem)) >> shift;
@@ -622,6 +674,7 @@ static int rxe_odp_set_pages(struct ib_umem_odp *umem,
 	unsigned long i;
 
 	lockdep_assert_held(&umem->umem_mutex);
+	lockdep_assert_held(&ou->map_lock);
 
 	for (i = 0; i < npfns; i += BIT(shift - PAGE_SHIFT), idx++) {
 		unsigned long pfn = range->hmm_pfns[i];
@@ -726,10 +779,10 @@ static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
 #define RXE_ODP_STACK_PFNS	16
 
 /*
- * Look [va, va + len) of @umem up with hmm_range_fault(), faulting missing
+ * Look [va, va + len) of @ou up with hmm_range_fault(), faulting missing
  * pages in if @fault (for writing if @perm has ODP_WRITE_ALLOWED_BIT), and
- * record the pages in pfn_list and dma_list. Returns 0 with umem_mutex
- * held, or an error with nothing held.
+ * record the pages in pfn_list and dma_list. Process context; returns 0 or
+ * an error, with nothing held.
  *
  * hmm_range_fault() fills a buffer of this call's own, whose valid entries
  * go to pfn_list under umem_mutex: another fault on the umem writing
@@ -743,14 +796,16 @@ static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
  * invalidation of its own range makes it start again (see
  * rxe_odp_try_fault()). Every retry counts in odp_fault_retries.
  */
-static int rxe_odp_fault_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
-			      u64 va, u64 len, u64 perm, bool fault)
+static int rxe_odp_fault_range(struct rxe_odp_umem *ou, u64 va, u64 len,
+			       u64 perm, bool fault)
 {
 	u64 deadline = ktime_get_ns() + 10 * RXE_ODP_FAULT_TIMEOUT_MS *
 		       NSEC_PER_MSEC;
 	unsigned long stack_pfns[RXE_ODP_STACK_PFNS];
+	struct ib_umem_odp *umem = ou->umem;
 	struct mm_struct *mm = umem->umem.owning_mm;
 	u64 page_size = BIT_ULL(umem->page_shift);
+	struct rxe_odp *odp = ou->odp;
 	struct hmm_range range = {
 		.notifier = &umem->notifier,
 		.start = ALIGN_DOWN(va, page_size),
@@ -788,13 +843,14 @@ static int rxe_odp_fault_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
 		cond_resched();
 	}
 	if (!ret) {
-		ret = rxe_odp_set_pages(umem, &range);
-		if (ret)
-			mutex_unlock(&umem->umem_mutex);
+		spin_lock_bh(&ou->map_lock);
+		ret = rxe_odp_set_pages(ou, &range);
+		spin_unlock_bh(&ou->map_lock);
+		mutex_unlock(&umem->umem_mutex);
 	}
 	/*
-	 * Not mmput(): dropping the last reference here would tear the mm
-	 * down, and its notifier would then wait for the umem_mutex we hold.
+	 * Not mmput(): the last reference tears the mm down, which is the
+	 * business of its own process, not of a fault or a prefetch.
 	 */
 	mmput_async(mm);
 out_free:
@@ -804,72 +860,51 @@ out_free:
 }
 
 /*
- * Make [va, va + len) of @umem present with read (and, if @write, write)
- * permission and return with umem_mutex held: 1 if pages had to be
- * faulted in, 0 if they all were present. The mapping stays valid until
- * the caller unlocks. On error nothing is held; -EWOULDBLOCK if pages are
- * missing and @may_fault is false.
+ * Make [va, va + len) of @ou present with read (and, if @write, write)
+ * permission. Process context; returns 1 if pages had to be faulted in,
+ * 0 if they all were present, or an error.
  */
-static int rxe_odp_map_range_lock(struct rxe_odp *odp,
-				  struct ib_umem_odp *umem, u64 va, u64 len,
-				  bool write, bool may_fault)
+static int rxe_odp_map_range(struct rxe_odp_umem *ou, u64 va, u64 len,
+			     bool write)
 {
 	u64 perm = ODP_READ_ALLOWED_BIT | (write ? ODP_WRITE_ALLOWED_BIT : 0);
+	bool mapped;
 	int ret;
 
-	if (write && !umem->umem.writable)
+	if (write && !ou->umem->umem.writable)
 		return -EPERM;
-
-	/*
-	 * This runs once per packet. mutex_lock() starts with might_sleep(),
-	 * a voluntary preemption point: on PREEMPT_VOLUNTARY kernels a READ
-	 * reply, sent packet by packet, then keeps handing the CPU over, which
-	 * cost 10-20% of READ bandwidth against a pinned MR. Only the
-	 * contended case needs to sleep.
-	 */
-	if (!mutex_trylock(&umem->umem_mutex))
-		mutex_lock(&umem->umem_mutex);
-	if (rxe_odp_range_mapped(umem, va, len, perm))
+	spin_lock_bh(&ou->map_lock);
+	mapped = rxe_odp_range_mapped(ou, va, len, perm);
+	spin_unlock_bh(&ou->map_lock);
+	if (mapped)
 		return 0;
-	mutex_unlock(&umem->umem_mutex);
-	if (!may_fault)
-		return -EWOULDBLOCK;
-
-	ret = rxe_odp_fault_lock(odp, umem, va, len, perm, true);
+	ret = rxe_odp_fault_range(ou, va, len, perm, true);
 	return ret < 0 ? ret : 1;
 }
 
 /*
- * Whether the data path may fault here. rxe's tasks run from workqueues;
- * anywhere else (the requester that ibv_post_send() runs in its system
- * call) a page to fault in is -EWOULDBLOCK, and the caller goes on from
- * its workqueue.
+ * Map the part of [va, end) that one umem covers, *@bytes long, as @advice
+ * says: fault it in for reading or writing, or (PREFETCH_NO_FAULT) record
+ * only the pages that are present. Process context; returns as
+ * rxe_odp_map_range().
  */
-static bool rxe_odp_may_fault(void)
+static int rxe_odp_map_chunk(struct rxe_odp *odp, u64 va, u64 end,
+			     enum ib_uverbs_advise_mr_advice advice,
+			     u64 *bytes)
 {
-	return in_task() && current_work();
-}
+	struct rxe_odp_umem *ou = rxe_odp_get_umem(odp, va, end, bytes, true);
+	int ret;
 
-/*
- * The error of a data-path access: -EWOULDBLOCK when it would have to
- * fault and may not, -EFAULT for anything else (the fault budget's -EAGAIN
- * included, which has the same value).
- */
-static int rxe_odp_access_err(int err, bool may_fault)
-{
-	return !may_fault && err == -EWOULDBLOCK ? err : -EFAULT;
-}
-
-/* Map for an access of the data path, counting the faults it takes. */
-static int rxe_odp_access_lock(struct rxe_odp *odp, struct ib_umem_odp *umem,
-			       u64 va, u64 len, bool write, bool may_fault)
-{
-	int ret = rxe_odp_map_range_lock(odp, umem, va, len, write, may_fault);
-
-	if (ret <= 0)
-		return ret;
-	rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULTS);
-	return 0;
+	if (IS_ERR(ou))
+		return PTR_ERR(ou);
+	if (advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT)
+		ret = rxe_odp_fault_range(ou, va, *bytes, ODP_READ_ALLOWED_BIT,
+					  false);
+	else
+		ret = rxe_odp_map_range(ou, va, *bytes, advice ==
+					IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE);
+	rxe_odp_put_umem(ou, true);
+	return ret;
 }
 
 /*
@@ -901,12 +936,13 @@ static void rxe_odp_copy_page(u8 *kva, void *addr, u64 bytes,
 	}
 }
 
-static void rxe_odp_copy_locked(struct ib_umem_odp *umem, u64 va, void *addr,
+static void rxe_odp_copy_locked(struct rxe_odp_umem *ou, u64 va, void *addr,
 				u64 len, enum rxe_mr_copy_dir dir)
 {
+	struct ib_umem_odp *umem = ou->umem;
 	unsigned int shift = umem->page_shift;
 
-	lockdep_assert_held(&umem->umem_mutex);
+	lockdep_assert_held(&ou->map_lock);
 
 	while (len) {
 		unsigned long idx = (va - ib_umem_start(umem)) >> shift;
@@ -922,78 +958,294 @@ static void rxe_odp_copy_locked(struct ib_umem_odp *umem, u64 va, void *addr,
 	}
 }
 
+/*
+ * Copy between @addr and [va, va + len) of @ou, under map_lock, if all of
+ * it is mapped with the permission the direction needs; -EWOULDBLOCK if
+ * it is not. Any context.
+ */
+static int rxe_odp_copy_mapped(struct rxe_odp_umem *ou, u64 va, void *addr,
+			       u64 len, enum rxe_mr_copy_dir dir)
+{
+	bool write = dir == RXE_TO_MR_OBJ;
+	u64 perm = ODP_READ_ALLOWED_BIT | (write ? ODP_WRITE_ALLOWED_BIT : 0);
+
+	if (write && !ou->umem->umem.writable)
+		return -EPERM;
+	spin_lock_bh(&ou->map_lock);
+	if (!rxe_odp_range_mapped(ou, va, len, perm)) {
+		spin_unlock_bh(&ou->map_lock);
+		return -EWOULDBLOCK;
+	}
+	rxe_odp_copy_locked(ou, va, addr, len, dir);
+	spin_unlock_bh(&ou->map_lock);
+	return 0;
+}
+
 /* The user virtual address of @iova in an ODP MR. */
 static u64 rxe_odp_va(struct rxe_mr *mr, u64 iova)
 {
 	return iova - mr->ibmr.iova + mr->odp->start;
 }
 
-/*
- * Copy between @addr and [iova, iova + length) of an ODP MR, faulting the
- * pages in as needed (with write permission when copying into the MR).
- * Called from process context. Outside a workqueue, a page that needs a
- * fault makes it return -EWOULDBLOCK, having copied part of the range
- * perhaps, for the caller to start again from a workqueue. Whatever else
- * made the access fail (no VMA, no permission, the fault budget, memory
- * for a child), it is -EFAULT: an access error for the work request
- * (IB_WC_LOC_PROT_ERR on the requester, a NAK for remote access).
- */
-int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr, int length,
-		    enum rxe_mr_copy_dir dir)
+static void rxe_odp_fault_put(struct rxe_odp_fault *f)
 {
-	bool write = dir == RXE_TO_MR_OBJ;
-	bool may_fault = rxe_odp_may_fault();
-	struct rxe_odp *odp = mr->odp;
-	u64 va, end;
-	int err;
+	if (refcount_dec_and_test(&f->ref))
+		kfree(f);
+}
 
-	/* may sleep; no preemption point per packet: rxe_odp_map_range_lock() */
-	__might_sleep(__FILE__, __LINE__);
-	if (length < 0 || mr_check_range(mr, iova, length))
+/* Whether @f's last fault was for the access that starts at @start of @mr. */
+static bool rxe_odp_fault_is_key(struct rxe_odp_fault *f, struct rxe_mr *mr,
+				 u64 start)
+{
+	lockdep_assert_held(&f->lock);
+	return f->key_lkey == mr->lkey && f->key_va == start;
+}
+
+/*
+ * The faults of one packet or WQE: the task tries again right after each
+ * of them completes. A task that comes back later than this found its
+ * packet gone (flushed, reset) and a new one in its place.
+ */
+#define RXE_ODP_FAULT_GAP_NS	NSEC_PER_SEC
+
+/*
+ * The access that starts at @start of @mr found [va, va + len) missing:
+ * queue the fault of that range (and of up to @span bytes from @va, which
+ * the access goes on to) and return -EWOULDBLOCK, for the task to stop
+ * until the fault work runs it again. -EFAULT if this very access's last
+ * fault failed, or if the packet has been faulting for longer than the
+ * fault budget since its first fault completed (invalidations keep taking
+ * the pages away again). Any context.
+ */
+static int rxe_odp_fault_queue(struct rxe_odp_fault *f, struct rxe_mr *mr,
+			       u64 start, u64 va, u64 len, u64 span,
+			       bool write)
+{
+	u64 now = ktime_get_ns();
+	unsigned long flags;
+	int ret = -EWOULDBLOCK;
+
+	/* a kernel QP, which has no ODP MRs */
+	if (!f)
 		return -EFAULT;
+	spin_lock_irqsave(&f->lock, flags);
+	if (!f->task) {
+		ret = -EFAULT;
+		goto out;
+	}
+	/* the task ran again meanwhile (a timer): the fault is on its way */
+	if (f->busy)
+		goto out;
+	if (f->keyed && now - f->key_done > RXE_ODP_FAULT_GAP_NS)
+		WRITE_ONCE(f->keyed, false);
+	if (f->keyed) {
+		if ((f->key_err && rxe_odp_fault_is_key(f, mr, start)) ||
+		    (f->key_deadline && now >= f->key_deadline)) {
+			WRITE_ONCE(f->keyed, false);
+			ret = -EFAULT;
+			goto out;
+		}
+	} else {
+		WRITE_ONCE(f->keyed, true);
+		f->key_deadline = 0;
+	}
+	f->key_lkey = mr->lkey;
+	f->key_va = start;
+	f->key_err = 0;
+	/* the caller's reference keeps it from 0 */
+	rxe_get(mr);
+	f->mr = mr;
+	f->va = va;
+	f->len = len;
+	f->span = max(span, len);
+	f->write = write;
+	f->busy = true;
+	refcount_inc(&f->ref);
+	queue_work(rxe_odp_wq, &f->work);
+out:
+	spin_unlock_irqrestore(&f->lock, flags);
+	return ret;
+}
 
-	va = rxe_odp_va(mr, iova);
-	end = va + length;
+/* From rxe_odp_fault_progress(): the packet @f faulted for is done. */
+void __rxe_odp_fault_progress(struct rxe_odp_fault *f)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&f->lock, flags);
+	WRITE_ONCE(f->keyed, false);
+	spin_unlock_irqrestore(&f->lock, flags);
+}
+
+/*
+ * Map [va, va + len) of @odp chunk by chunk for the data path, counting
+ * the chunks that had to be faulted in.
+ */
+static int rxe_odp_fault_in(struct rxe_odp *odp, u64 va, u64 len, bool write)
+{
+	enum ib_uverbs_advise_mr_advice advice = write ?
+		IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE :
+		IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH;
+	u64 end = va + len;
+	int ret;
+
 	while (va < end) {
-		struct rxe_odp_umem *ou;
 		u64 bytes;
 
-		ou = rxe_odp_get_umem(odp, va, end, &bytes, may_fault);
-		if (IS_ERR(ou))
-			return rxe_odp_access_err(PTR_ERR(ou), may_fault);
-		err = rxe_odp_access_lock(odp, ou->umem, va, bytes, write,
-					  may_fault);
-		if (!err) {
-			rxe_odp_copy_locked(ou->umem, va, addr, bytes, dir);
-			mutex_unlock(&ou->umem->umem_mutex);
-		}
-		rxe_odp_put_umem(ou);
-		if (err)
-			return rxe_odp_access_err(err, may_fault);
-
+		ret = rxe_odp_map_chunk(odp, va, end, advice, &bytes);
+		if (ret < 0)
+			return ret;
+		if (ret)
+			rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULTS);
 		va += bytes;
-		addr += bytes;
 	}
 	return 0;
 }
 
 /*
- * For an atomic operation: map the aligned 8 bytes at @iova for writing and
- * return their kernel address, with the umem that maps them locked and
- * referenced in *@locked, so that the page cannot be invalidated until
- * rxe_odp_unlock(*@locked). Returns NULL, with nothing locked, when the
- * address is not 8-byte aligned, and an ERR_PTR() when the memory cannot
- * be accessed.
+ * rxe_odp_wq: a data-path fault. It maps the access's span if it can (the
+ * rest of an SGE or of an RDMA WRITE: one fault for many packets), else
+ * just what the access needs, then runs the task again, which copies if
+ * the pages are still there.
+ */
+static void rxe_odp_fault_work(struct work_struct *work)
+{
+	struct rxe_odp_fault *f = container_of(work, struct rxe_odp_fault,
+					       work);
+	/* queued with the fields set and not changed until busy is cleared */
+	struct rxe_mr *mr = f->mr;
+	unsigned long flags;
+	int err = -EFAULT;
+
+	if (READ_ONCE(mr->state) == RXE_MR_STATE_VALID) {
+		err = f->span > f->len ?
+		      rxe_odp_fault_in(mr->odp, f->va, f->span, f->write) : -1;
+		if (err)
+			err = rxe_odp_fault_in(mr->odp, f->va, f->len,
+					       f->write);
+	}
+
+	spin_lock_irqsave(&f->lock, flags);
+	f->busy = false;
+	f->mr = NULL;
+	f->key_err = err;
+	f->key_done = ktime_get_ns();
+	/* the budget of the packet's faults starts once the first is done */
+	if (!f->key_deadline)
+		f->key_deadline = f->key_done + 10ULL *
+				  RXE_ODP_FAULT_TIMEOUT_MS * NSEC_PER_MSEC;
+	if (f->task)
+		rxe_sched_task(f->task);
+	spin_unlock_irqrestore(&f->lock, flags);
+	rxe_put(mr);
+	rxe_odp_fault_put(f);
+}
+
+/* The fault of @task, a user QP's; NULL without memory. */
+struct rxe_odp_fault *rxe_odp_fault_alloc(struct rxe_task *task)
+{
+	struct rxe_odp_fault *f = kzalloc(sizeof(*f), GFP_KERNEL);
+
+	if (!f)
+		return NULL;
+	INIT_WORK(&f->work, rxe_odp_fault_work);
+	refcount_set(&f->ref, 1);
+	spin_lock_init(&f->lock);
+	f->task = task;
+	return f;
+}
+
+/*
+ * The QP is being destroyed: its task is no longer run from the fault,
+ * which may go on (the MR waits for it), but does not hold the QP. Before
+ * the task is cleaned up, which the fault must then not schedule again.
+ */
+void rxe_odp_fault_detach(struct rxe_odp_fault *f)
+{
+	unsigned long flags;
+
+	if (!f)
+		return;
+	spin_lock_irqsave(&f->lock, flags);
+	f->task = NULL;
+	spin_unlock_irqrestore(&f->lock, flags);
+	rxe_odp_fault_put(f);
+}
+
+/* Beyond what an access needs, a data-path fault maps at most this much. */
+#define RXE_ODP_FAULT_AHEAD	SZ_2M
+
+/*
+ * Copy between @addr and [iova, iova + length) of an ODP MR if its pages
+ * are mapped (with write permission when copying into the MR); @span (at
+ * least @length) is how far from @iova the operation goes on. Any
+ * context: a page that is missing is faulted in by @fault's work, and this
+ * returns -EWOULDBLOCK, having copied part of the range perhaps, for the
+ * task to copy again when it runs next. Whatever else made the access fail
+ * (no VMA, no permission, the fault budget, memory for a child), it is
+ * -EFAULT: an access error for the work request (IB_WC_LOC_PROT_ERR on
+ * the requester, a NAK for remote access).
+ */
+int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr, int length,
+		    enum rxe_mr_copy_dir dir, struct rxe_odp_fault *fault,
+		    u64 span)
+{
+	struct rxe_odp *odp = mr->odp;
+	u64 va, start, end, ahead;
+	int err = 0;
+
+	if (length < 0 || mr_check_range(mr, iova, length))
+		return -EFAULT;
+
+	start = rxe_odp_va(mr, iova);
+	end = start + length;
+	for (va = start; va < end;) {
+		struct rxe_odp_umem *ou;
+		u64 bytes;
+
+		ou = rxe_odp_get_umem(odp, va, end, &bytes, false);
+		if (IS_ERR(ou)) {
+			err = PTR_ERR(ou);
+			break;
+		}
+		err = rxe_odp_copy_mapped(ou, va, addr, bytes, dir);
+		rxe_odp_put_umem(ou, false);
+		if (err)
+			break;
+		va += bytes;
+		addr += bytes;
+	}
+	if (!err)
+		return 0;
+	if (err != -EWOULDBLOCK)
+		return -EFAULT;
+	/* span stops at the MR's end and RXE_ODP_FAULT_AHEAD past end */
+	ahead = min3(max_t(u64, span, length) - length,
+		     odp->end > end ? odp->end - end : 0,
+		     (u64)RXE_ODP_FAULT_AHEAD);
+	return rxe_odp_fault_queue(fault, mr, start, va, end - va,
+				   end + ahead - va, dir == RXE_TO_MR_OBJ);
+}
+
+/*
+ * For an atomic operation: the kernel address of the aligned 8 bytes at
+ * @iova if they are mapped for writing, with the umem that maps them
+ * locked and referenced in *@locked, so that the page cannot be
+ * invalidated until rxe_odp_unlock(*@locked). Any context. Returns NULL,
+ * with nothing locked, when the address is not 8-byte aligned, and an
+ * ERR_PTR() when the memory cannot be accessed: -EWOULDBLOCK while
+ * @fault's work faults the page in (see rxe_odp_mr_copy()).
  */
 u64 *rxe_odp_atomic_vaddr_lock(struct rxe_mr *mr, u64 iova,
-			       struct rxe_odp_umem **locked)
+			       struct rxe_odp_umem **locked,
+			       struct rxe_odp_fault *fault)
 {
+	u64 perm = ODP_READ_ALLOWED_BIT | ODP_WRITE_ALLOWED_BIT;
 	struct rxe_odp *odp = mr->odp;
 	struct rxe_odp_umem *ou;
 	struct ib_umem_odp *umem;
 	unsigned long idx;
 	u64 va, bytes, *kva;
-	int err;
 
 	if (mr_check_range(mr, iova, sizeof(u64)))
 		return ERR_PTR(-EFAULT);
@@ -1001,15 +1253,22 @@ u64 *rxe_odp_atomic_vaddr_lock(struct rxe_mr *mr, u64 iova,
 	if (va & (sizeof(u64) - 1))
 		return NULL;
 
-	/* the responder's, which runs from a workqueue */
-	ou = rxe_odp_get_umem(odp, va, va + sizeof(u64), &bytes, true);
-	if (IS_ERR(ou))
-		return ERR_CAST(ou);
+	ou = rxe_odp_get_umem(odp, va, va + sizeof(u64), &bytes, false);
+	if (IS_ERR(ou)) {
+		if (PTR_ERR(ou) != -EWOULDBLOCK)
+			return ERR_PTR(-EFAULT);
+		goto fault;
+	}
 	umem = ou->umem;
-	err = rxe_odp_access_lock(odp, umem, va, sizeof(u64), true, true);
-	if (err) {
-		rxe_odp_put_umem(ou);
-		return ERR_PTR(err);
+	if (!umem->umem.writable) {
+		rxe_odp_put_umem(ou, false);
+		return ERR_PTR(-EFAULT);
+	}
+	spin_lock_bh(&ou->map_lock);
+	if (!rxe_odp_range_mapped(ou, va, sizeof(u64), perm)) {
+		spin_unlock_bh(&ou->map_lock);
+		rxe_odp_put_umem(ou, false);
+		goto fault;
 	}
 
 	idx = (va - ib_umem_start(umem)) >> umem->page_shift;
@@ -1025,12 +1284,16 @@ u64 *rxe_odp_atomic_vaddr_lock(struct rxe_mr *mr, u64 iova,
 	}
 	*locked = ou;
 	return kva;
+
+fault:
+	return ERR_PTR(rxe_odp_fault_queue(fault, mr, va, va, sizeof(u64),
+					   sizeof(u64), true));
 }
 
 void rxe_odp_unlock(struct rxe_odp_umem *locked)
 {
-	mutex_unlock(&locked->umem->umem_mutex);
-	rxe_odp_put_umem(locked);
+	spin_unlock_bh(&locked->map_lock);
+	rxe_odp_put_umem(locked, false);
 }
 
 int rxe_odp_init(void)
@@ -1104,12 +1367,10 @@ static int rxe_odp_prefetch_range(struct rxe_odp_prefetch_sge *sge,
 				  enum ib_uverbs_advise_mr_advice advice,
 				  bool sync)
 {
-	bool write = advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE;
 	u64 done = 0;
 	int ret;
 
 	while (done < sge[i].length) {
-		struct rxe_odp_umem *ou;
 		struct rxe_odp *odp;
 		u64 va, bytes;
 
@@ -1119,19 +1380,8 @@ static int rxe_odp_prefetch_range(struct rxe_odp_prefetch_sge *sge,
 			return -EINTR;
 		odp = sge[i].mr->odp;
 		va = rxe_odp_va(sge[i].mr, sge[i].iova) + done;
-		ou = rxe_odp_get_umem(odp, va, va + sge[i].length - done,
-				      &bytes, true);
-		if (IS_ERR(ou))
-			return PTR_ERR(ou);
-		if (advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT)
-			ret = rxe_odp_fault_lock(odp, ou->umem, va, bytes,
-						 ODP_READ_ALLOWED_BIT, false);
-		else
-			ret = rxe_odp_map_range_lock(odp, ou->umem, va, bytes,
-						     write, true);
-		if (ret >= 0)
-			mutex_unlock(&ou->umem->umem_mutex);
-		rxe_odp_put_umem(ou);
+		ret = rxe_odp_map_chunk(odp, va, va + sge[i].length - done,
+					advice, &bytes);
 		if (ret < 0)
 			return ret;
 		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_PREFETCHES);

@@ -23,15 +23,17 @@
 #define RXE_ODP_CHILD_SHIFT	26
 /*
  * A fault that invalidations keep overtaking fails after ten times this of
- * wall time (see rxe_odp_fault_lock()): hmm users allow
+ * wall time (see rxe_odp_fault_range()): hmm users allow
  * HMM_RANGE_DEFAULT_TIMEOUT (1 s) for -EBUSY, rxe emulated in a VM needs more.
  */
 #define RXE_ODP_FAULT_TIMEOUT_MS	1000
-/* invalidations remembered per MR for rxe_odp_fault_lock() */
+/* invalidations remembered per MR for rxe_odp_fault_range() */
 #define RXE_ODP_INVAL_LOG		16
 
 struct rxe_dev;
+struct rxe_mr;
 struct rxe_odp;
+struct rxe_task;
 
 /*
  * A umem that maps part of an ODP MR (a child, or a hugetlb MR's own), and
@@ -46,6 +48,16 @@ struct rxe_odp_umem {
 	 * xarray and its umem released. Unused for a hugetlb MR's umem.
 	 */
 	refcount_t		users;
+	/*
+	 * Orders the data path, which copies under it in softirq context
+	 * too, with what changes dma_list: rxe_odp_set_pages() records
+	 * pages with it held, and the invalidation callback revokes a range
+	 * under it ([revoke_start, revoke_end) counts as unmapped) before
+	 * it unmaps the range without it. Both also hold umem_mutex.
+	 */
+	spinlock_t		map_lock;
+	u64			revoke_start;
+	u64			revoke_end;
 	/* what its page arrays count against the bound of all children's */
 	long			cost;
 	/* on a list of unlinked children waiting to be released */
@@ -71,8 +83,11 @@ struct rxe_odp {
 	struct xarray		children;
 	/* serializes adding children to and removing them from the xarray */
 	struct mutex		children_lock;
-	/* frees the children that invalidations left without pages */
-	struct work_struct	reap_work;
+	/*
+	 * Frees the children that invalidations left without pages, and
+	 * runs again a second later while one of them is still in use.
+	 */
+	struct delayed_work	reap_work;
 	/* a hugetlb MR's umem, which is not a child */
 	struct rxe_odp_umem	whole;
 	/*
@@ -88,5 +103,59 @@ struct rxe_odp {
 		u64		end;
 	} inval_log[RXE_ODP_INVAL_LOG];
 };
+
+/*
+ * The page fault of one QP task (requester, responder or completer). The
+ * data path never faults: an access that finds a page missing queues this
+ * work, which faults the range in on rxe_odp_wq, and the task stops at that
+ * access (its packet or WQE kept) until the work schedules it again.
+ *
+ * It is refcounted apart from the QP: a fault in progress holds it and the
+ * MR, not the QP, so that destroying the QP never waits for a fault (which
+ * may wait on a FUSE server for ever), and dereg of the MR waits for it.
+ */
+struct rxe_odp_fault {
+	struct work_struct	work;
+	refcount_t		ref;
+	/* protects all below */
+	spinlock_t		lock;
+	/* the task to run once the fault is resolved; NULL once detached */
+	struct rxe_task		*task;
+	/* a fault is queued or running, for @mr with a reference */
+	bool			busy;
+	struct rxe_mr		*mr;
+	u64			va;
+	u64			len;
+	/* bytes from @va the access goes on to: faulted in too if possible */
+	u64			span;
+	bool			write;
+	/*
+	 * The faults of one packet or WQE, from the first one until the
+	 * task gets past it (rxe_odp_fault_progress()): the access the last
+	 * fault was for and its error, when it completed, and when the
+	 * packet stops being worth faulting for.
+	 */
+	bool			keyed;
+	u32			key_lkey;
+	u64			key_va;
+	int			key_err;
+	u64			key_done;
+	u64			key_deadline;
+};
+
+/* Whether the task waits for a fault (a packet of the QP may be held). */
+static inline bool rxe_odp_fault_busy(struct rxe_odp_fault *f)
+{
+	return f && READ_ONCE(f->busy);
+}
+
+void __rxe_odp_fault_progress(struct rxe_odp_fault *f);
+
+/* The task got past the packet or WQE it faulted for, if any. */
+static inline void rxe_odp_fault_progress(struct rxe_odp_fault *f)
+{
+	if (f && unlikely(READ_ONCE(f->keyed)))
+		__rxe_odp_fault_progress(f);
+}
 
 #endif /* RXE_ODP_H */

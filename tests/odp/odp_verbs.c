@@ -163,6 +163,7 @@ TEST_F(verbs, sges_mixing_odp_and_pinned)
 	fill(self->odp + 5000, 9000, 6);
 	fill(self->pin + 20000, 3000, 7);
 	ASSERT_EQ(IBV_WC_SUCCESS, rdma_loop_post_wait(&self->lp, &wr));
+	ASSERT_EQ(0, rdma_loop_placed(&self->lp));
 	ASSERT_TRUE(same(dst, self->pin, 1000));
 	ASSERT_TRUE(same(dst + 1000, self->odp + 5000, 9000));
 	ASSERT_TRUE(same(dst + 10000, self->pin + 20000, 3000));

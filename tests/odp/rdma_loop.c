@@ -264,14 +264,16 @@ static int rdma_op(struct rdma_loop *lp, enum ibv_wr_opcode op,
 /*
  * A UC WRITE completes once it is sent, before the responder has placed
  * it. A zero-length SEND behind it, once received, means it has been:
- * the responder handles a QP's packets in order.
+ * the responder handles a QP's packets in order. RC needs nothing.
  */
-static int uc_fence(struct rdma_loop *lp)
+int rdma_loop_placed(struct rdma_loop *lp)
 {
 	struct ibv_recv_wr rwr = { .wr_id = 2 }, *bad;
 	struct ibv_send_wr wr = { .opcode = IBV_WR_SEND };
 	int status;
 
+	if (lp->qp_type != IBV_QPT_UC)
+		return 0;
 	if (ibv_post_recv(lp->qp[1], &rwr, &bad))
 		return -1;
 	status = rdma_loop_post_wait(lp, &wr);
@@ -283,9 +285,7 @@ int rdma_loop_write(struct rdma_loop *lp, struct ibv_mr *lmr, void *laddr,
 {
 	int status = rdma_op(lp, IBV_WR_RDMA_WRITE, lmr, laddr, rmr, raddr, len);
 
-	if (status || lp->qp_type != IBV_QPT_UC)
-		return status;
-	return uc_fence(lp);
+	return status ? status : rdma_loop_placed(lp);
 }
 
 int rdma_loop_read(struct rdma_loop *lp, struct ibv_mr *lmr, void *laddr,

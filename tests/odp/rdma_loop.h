@@ -100,6 +100,11 @@ int rdma_loop_read_back(struct rdma_loop *lp, struct ibv_mr *lmr, char *lbuf,
 
 /* Post one WR on qp[0] (signaled) and wait: status or -1. */
 int rdma_loop_post_wait(struct rdma_loop *lp, struct ibv_send_wr *wr);
+/*
+ * On UC, wait until the WRITEs posted before have been placed (a SEND
+ * behind them is received); 0 at once on RC, whose completion says so.
+ */
+int rdma_loop_placed(struct rdma_loop *lp);
 
 /*
  * A port counter of the device (odp_faults, odp_invalidations...). A

@@ -1052,35 +1052,113 @@ TEST_F(hard, h4_recv_wqe_fields)
 			&to_rqp(self->lp.qp[1])->rq.ring);
 }
 
-TEST_F(hard, h4_srq_wqe_fields)
+/*
+ * An RC pair: a (cq[0]) sends to b (cq[1]), which receives from @srq.
+ * Returns 0, or -1 with nothing to destroy but what it stored.
+ */
+static int srq_pair(FIXTURE_DATA(hard) *self, struct ibv_srq *srq,
+		    struct ibv_qp **a, struct ibv_qp **b)
 {
-	struct ibv_srq_init_attr sa = { .attr = { .max_wr = 16,
-						  .max_sge = 4 } };
 	struct qp_conf c = {
 		.type = IBV_QPT_RC, .sgid_index = self->gid4,
 		.dgid_addr = INADDR_LOOPBACK, .timeout = 18, .rnr_retry = 7,
 	};
+
+	*a = new_qp(&self->lp, self->cq[0], &c);
+	c.srq = srq;
+	*b = new_qp(&self->lp, self->cq[1], &c);
+	if (!*a || !*b)
+		return -1;
+	c.dest_qpn = (*a)->qp_num;
+	if (connect_qp(*b, &c))
+		return -1;
+	c.srq = NULL;
+	c.dest_qpn = (*b)->qp_num;
+	return connect_qp(*a, &c);
+}
+
+TEST_F(hard, h4_srq_wqe_fields)
+{
+	struct ibv_srq_init_attr sa = { .attr = { .max_wr = 16,
+						  .max_sge = 4 } };
 	struct ibv_qp *a, *b;
 	struct ibv_srq *srq;
 
 	srq = ibv_create_srq(self->lp.pd, &sa);
 	ASSERT_NE(NULL, srq);
-	/* a (cq[0]) sends to b (cq[1]), which receives from the SRQ */
-	a = new_qp(&self->lp, self->cq[0], &c);
-	c.srq = srq;
-	b = new_qp(&self->lp, self->cq[1], &c);
-	ASSERT_NE(NULL, a);
-	ASSERT_NE(NULL, b);
-	c.dest_qpn = a->qp_num;
-	ASSERT_EQ(0, connect_qp(b, &c));
-	c.srq = NULL;
-	c.dest_qpn = b->qp_num;
-	ASSERT_EQ(0, connect_qp(a, &c));
+	ASSERT_EQ(0, srq_pair(self, srq, &a, &b));
 	recv_wqe_fields(_metadata, self, a, self->cq[1],
 			&to_rsrq(srq)->rq.ring);
 	ibv_destroy_qp(a);
 	ibv_destroy_qp(b);
 	ibv_destroy_srq(srq);
+}
+
+/*
+ * O1: SENDs into SRQ receive buffers of ODP pages not faulted in yet. The
+ * responder holds each packet while its page is faulted in, then runs it
+ * again: with the WQE it took from the SRQ, not the next one (which lost
+ * the first WQE, and then waited for a third).
+ */
+TEST_F(hard, o1_srq_recv_into_odp_pages_not_present)
+{
+	struct ibv_srq_init_attr sa = { .attr = { .max_wr = 16,
+						  .max_sge = 4 } };
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)self->buf[0], .length = 64,
+		.lkey = self->mr[0]->lkey,
+	};
+	struct ibv_send_wr wr = {
+		.sg_list = &sge, .num_sge = 1, .opcode = IBV_WR_SEND,
+		.send_flags = IBV_SEND_SIGNALED,
+	}, *bad;
+	struct ibv_recv_wr rwr[2] = {}, *rbad;
+	struct ibv_sge rsge[2];
+	struct ibv_qp *a, *b;
+	struct ibv_srq *srq;
+	struct ibv_mr *odp;
+	struct ibv_wc wc;
+	char *dst;
+	int i;
+
+	dst = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, dst);
+	odp = rdma_loop_reg(&self->lp, dst, 2 * 4096, IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, odp);
+	srq = ibv_create_srq(self->lp.pd, &sa);
+	ASSERT_NE(NULL, srq);
+	ASSERT_EQ(0, srq_pair(self, srq, &a, &b));
+	for (i = 0; i < 2; i++) {
+		rsge[i].addr = (uintptr_t)dst + i * 4096;
+		rsge[i].length = 4096;
+		rsge[i].lkey = odp->lkey;
+		rwr[i].wr_id = 0x501 + i;
+		rwr[i].sg_list = &rsge[i];
+		rwr[i].num_sge = 1;
+		rwr[i].next = i ? NULL : &rwr[1];
+	}
+	ASSERT_EQ(0, ibv_post_srq_recv(srq, rwr, &rbad));
+
+	for (i = 0; i < 2; i++) {
+		fill(self->buf[0], 64, 7 + i);
+		ASSERT_EQ(0, ibv_post_send(a, &wr, &bad));
+		ASSERT_EQ(1, wait_wc(self->cq[1], &wc, WAIT_MS))
+			TH_LOG("SEND %d: no receive completion", i);
+		EXPECT_EQ(0x501 + i, wc.wr_id)
+			TH_LOG("SEND %d completed receive WQE %#llx", i,
+			       (unsigned long long)wc.wr_id);
+		EXPECT_EQ(IBV_WC_SUCCESS, wc.status)
+			TH_LOG("received with %s", ibv_wc_status_str(wc.status));
+		EXPECT_EQ(0, memcmp(dst + i * 4096, self->buf[0], 64));
+		ASSERT_EQ(1, wait_wc(self->cq[0], &wc, WAIT_MS));
+		EXPECT_EQ(IBV_WC_SUCCESS, wc.status);
+	}
+	ibv_destroy_qp(a);
+	ibv_destroy_qp(b);
+	ibv_destroy_srq(srq);
+	ibv_dereg_mr(odp);
+	munmap(dst, 2 * 4096);
 }
 
 /*

@@ -1,0 +1,34 @@
+# shellcheck shell=bash
+# Statistics of the benchmarks that run inside a guest (ci/vm/*-bench):
+# sourced, not run.
+
+# bench_stats V...: prints "median spread%" of the values, the spread being
+# (max - min) / median
+bench_stats() {
+	printf '%s\n' "$@" | sort -g | awk '
+		{ v[NR] = $1 }
+		END {
+			m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			s = m > 0 ? 100 * (v[NR] - v[1]) / m : 0
+			printf "%.6g %.1f\n", m, s
+		}'
+}
+
+# bench_ratio A B: A / B with 3 decimals (0 when B is 0)
+bench_ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { r = b > 0 ? a / b : 0; printf "%.3f", r }'
+}
+
+# bench_paired A B: the median of A[i] / B[i] over the rounds, A and B being
+# comma-separated lists of one value per round
+bench_paired() {
+	local -a a b r=()
+	local i
+
+	IFS=, read -r -a a <<<"$1"
+	IFS=, read -r -a b <<<"$2"
+	for i in "${!a[@]}"; do
+		r+=("$(bench_ratio "${a[i]}" "${b[i]}")")
+	done
+	bench_stats "${r[@]}" | awk '{ printf "%.3f", $1 }'
+}
