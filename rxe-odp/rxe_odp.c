@@ -1118,9 +1118,8 @@ static void rxe_odp_fault_work(struct work_struct *work)
 	int err = -EFAULT;
 
 	if (READ_ONCE(mr->state) == RXE_MR_STATE_VALID) {
-		err = f->span > f->len ?
-		      rxe_odp_fault_in(mr->odp, f->va, f->span, f->write) : -1;
-		if (err)
+		err = rxe_odp_fault_in(mr->odp, f->va, f->span, f->write);
+		if (err && f->span > f->len)
 			err = rxe_odp_fault_in(mr->odp, f->va, f->len,
 					       f->write);
 	}
