@@ -16,10 +16,10 @@
  * invalidation callback takes map_lock before it unmaps, so no copy
  * touches a page after the callback for it returned.
  *
- * A page that is missing makes the access queue the fault on rxe_odp_wq
- * (struct rxe_odp_fault) and return -EWOULDBLOCK: the QP's task stops at
- * that packet or WQE and runs it again once the work has faulted the range
- * in, as ODP hardware holds a QP on a page fault. So neither a post nor a
+ * A page that is missing makes the access queue the fault (struct
+ * rxe_odp_fault) on rxe_odp_wq and return -EWOULDBLOCK: the QP's
+ * task stops at that packet or WQE and runs it again once the work has
+ * faulted the range in, as ODP hardware holds a QP on a page fault. So neither a post nor a
  * packet ever waits for the page cache, swap or a FUSE server, and the
  * fault holds the MR, not the QP.
  *
@@ -39,6 +39,8 @@
 #include <linux/magic.h>
 #include <linux/memremap.h>
 #include <linux/sched/mm.h>
+#include <net/netlink.h>
+#include <rdma/restrack.h>
 
 #include "rxe.h"
 #include "rxe_loc.h"
@@ -133,6 +135,22 @@ static void rxe_odp_fail_exit(void)
 }
 #endif
 
+static void rxe_odp_stat_add(struct rxe_odp *odp, enum rxe_odp_stat stat,
+			     u64 n)
+{
+	atomic64_add(n, &odp->stats[stat]);
+}
+
+/*
+ * The PAGE_SIZE pages that [va, va + len) touches, @len > 0: the unit of
+ * the statistics, whatever the umem's page size (as mlx5 counts faults).
+ */
+static u64 rxe_odp_stat_pages(u64 va, u64 len)
+{
+	return ((ALIGN_DOWN(va + len - 1, PAGE_SIZE) -
+		 ALIGN_DOWN(va, PAGE_SIZE)) >> PAGE_SHIFT) + 1;
+}
+
 /*
  * Make [start, end) of @ou count as unmapped for the data path, or (0, 0)
  * nothing. Under umem_mutex: one invalidation of a umem at a time.
@@ -199,6 +217,10 @@ static bool rxe_odp_invalidate(struct mmu_interval_notifier *mni,
 		rxe_odp_log_inval(odp, start, end);
 	if (odp && umem->npages != npages) {
 		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_INVALIDATIONS);
+		rxe_odp_stat_add(odp, RXE_ODP_STAT_INVALIDATIONS,
+				 (u64)(npages - umem->npages) <<
+				 (umem->page_shift - PAGE_SHIFT));
+		rxe_odp_stat_add(odp, RXE_ODP_STAT_INVALIDATIONS_HANDLED, 1);
 		if (!umem->npages && umem != odp->umem)
 			mod_delayed_work(rxe_odp_wq, &odp->reap_work, 0);
 	}
@@ -1079,27 +1101,34 @@ void __rxe_odp_fault_progress(struct rxe_odp_fault *f)
 
 /*
  * Map [va, va + len) of @odp chunk by chunk for the data path, counting
- * the chunks that had to be faulted in.
+ * the chunks that had to be faulted in (port counter) and, for the MR's
+ * statistics, their pages and this fault.
  */
 static int rxe_odp_fault_in(struct rxe_odp *odp, u64 va, u64 len, bool write)
 {
 	enum ib_uverbs_advise_mr_advice advice = write ?
 		IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE :
 		IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH;
-	u64 end = va + len;
-	int ret;
+	u64 end = va + len, pages = 0;
+	int ret = 0;
 
 	while (va < end) {
 		u64 bytes;
 
 		ret = rxe_odp_map_chunk(odp, va, end, advice, &bytes);
 		if (ret < 0)
-			return ret;
-		if (ret)
+			break;
+		if (ret) {
 			rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULTS);
+			pages += rxe_odp_stat_pages(va, bytes);
+		}
 		va += bytes;
 	}
-	return 0;
+	if (pages) {
+		rxe_odp_stat_add(odp, RXE_ODP_STAT_FAULTS, pages);
+		rxe_odp_stat_add(odp, RXE_ODP_STAT_FAULTS_HANDLED, 1);
+	}
+	return ret < 0 ? ret : 0;
 }
 
 /*
@@ -1384,6 +1413,8 @@ static int rxe_odp_prefetch_range(struct rxe_odp_prefetch_sge *sge,
 		if (ret < 0)
 			return ret;
 		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_PREFETCHES);
+		rxe_odp_stat_add(odp, RXE_ODP_STAT_PREFETCH,
+				 rxe_odp_stat_pages(va, bytes));
 		done += bytes;
 	}
 	return 0;
@@ -1499,5 +1530,43 @@ int rxe_odp_advise_mr(struct ib_pd *ibpd,
 
 	INIT_WORK(&work->work, rxe_odp_prefetch_work);
 	queue_work(rxe_odp_wq, &work->work);
+	return 0;
+}
+
+static const char * const rxe_odp_stat_names[RXE_ODP_STAT_MAX] = {
+	[RXE_ODP_STAT_FAULTS] = "page_faults",
+	[RXE_ODP_STAT_FAULTS_HANDLED] = "page_faults_handled",
+	[RXE_ODP_STAT_INVALIDATIONS] = "page_invalidations",
+	[RXE_ODP_STAT_INVALIDATIONS_HANDLED] = "page_invalidations_handled",
+	[RXE_ODP_STAT_PREFETCH] = "page_prefetch",
+};
+
+/*
+ * ib_device_ops.fill_stat_mr_entry: the statistics of an ODP MR for
+ * `rdma statistic show mr`; nothing for a pinned MR. The core holds the
+ * MR's restrack entry, which dereg waits for before it destroys the MR.
+ */
+int rxe_odp_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
+{
+	struct rxe_odp *odp = to_rmr(ibmr)->odp;
+	struct nlattr *table;
+	int i;
+
+	if (!odp)
+		return 0;
+	table = nla_nest_start(msg, RDMA_NLDEV_ATTR_STAT_HWCOUNTERS);
+	if (!table)
+		return -EMSGSIZE;
+	for (i = 0; i < RXE_ODP_STAT_MAX; i++) {
+		int err = rdma_nl_stat_hwcounter_entry(msg,
+						       rxe_odp_stat_names[i],
+						       atomic64_read(&odp->stats[i]));
+
+		if (err) {
+			nla_nest_cancel(msg, table);
+			return err;
+		}
+	}
+	nla_nest_end(msg, table);
 	return 0;
 }

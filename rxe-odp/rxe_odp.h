@@ -6,6 +6,7 @@
 #ifndef RXE_ODP_H
 #define RXE_ODP_H
 
+#include <linux/atomic.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
@@ -65,6 +66,19 @@ struct rxe_odp_umem {
 	struct rcu_head		rcu;
 };
 
+/*
+ * Per-MR statistics for `rdma statistic show mr`, with mlx5's names: pages
+ * (PAGE_SIZE ones, for hugetlb MRs too), and the events that handled them.
+ */
+enum rxe_odp_stat {
+	RXE_ODP_STAT_FAULTS,		/* pages data-path faults mapped */
+	RXE_ODP_STAT_FAULTS_HANDLED,	/* data-path faults */
+	RXE_ODP_STAT_INVALIDATIONS,	/* pages invalidations unmapped */
+	RXE_ODP_STAT_INVALIDATIONS_HANDLED, /* invalidations that unmapped */
+	RXE_ODP_STAT_PREFETCH,		/* pages of prefetched ranges */
+	RXE_ODP_STAT_MAX,
+};
+
 /* The ODP state of one MR; mr->odp is NULL for a pinned MR. */
 struct rxe_odp {
 	struct rxe_dev		*rxe;
@@ -102,13 +116,15 @@ struct rxe_odp {
 		u64		start;
 		u64		end;
 	} inval_log[RXE_ODP_INVAL_LOG];
+	atomic64_t		stats[RXE_ODP_STAT_MAX];
 };
 
 /*
  * The page fault of one QP task (requester, responder or completer). The
  * data path never faults: an access that finds a page missing queues this
- * work, which faults the range in on rxe_odp_wq, and the task stops at that
- * access (its packet or WQE kept) until the work schedules it again.
+ * work, which faults the range in on rxe_odp_wq, and the task stops
+ * at that access (its packet or WQE kept) until the work schedules it
+ * again.
  *
  * It is refcounted apart from the QP: a fault in progress holds it and the
  * MR, not the QP, so that destroying the QP never waits for a fault (which

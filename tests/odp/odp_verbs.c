@@ -6,7 +6,8 @@
  * exact status checked: an iova that differs from the address, WRs whose
  * SGEs mix ODP and pinned MRs, UC write and send, memory windows bound to
  * an ODP MR, ibv_rereg_mr, implicit ODP over memory mapped after the
- * registration (and its errors), bounds, zero-length transfers; the
+ * registration (and its errors), bounds, zero-length transfers, the MR's
+ * statistics in iproute2's `rdma statistic show mr`; the
  * kernel memory that large and implicit MRs take (only what maps pages);
  * and the provider's extended CQ polled the way rdma-core's own tests poll
  * it.
@@ -14,6 +15,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -116,6 +118,56 @@ TEST_F(verbs, write_and_send)
 		  rdma_loop_send(&self->lp, self->odp_mr, self->odp,
 				 self->pin_mr, self->pin + XFER, XFER));
 	ASSERT_TRUE(same(self->odp, self->pin + XFER, XFER));
+}
+
+/*
+ * `rdma statistic show mr` lists an ODP MR's page faults, invalidations and
+ * prefetches under mlx5's names, counted in pages and in events, and
+ * nothing for a pinned MR.
+ */
+TEST_F(verbs, per_mr_statistics)
+{
+	struct ibv_sge sge = { (uintptr_t)self->odp, LEN, self->odp_mr->lkey };
+	long long page = sysconf(_SC_PAGESIZE);
+	struct rdma_loop *lp = &self->lp;
+	struct ibv_mr *mr = self->odp_mr;
+	long long inval, handled;
+
+	if (geteuid())
+		SKIP(return, "rdma resource show mr lists keys to root only");
+	if (system("rdma -V >/dev/null 2>&1"))
+		SKIP(return, "no iproute2 rdma tool");
+
+	ASSERT_EQ(0, rdma_loop_mr_stat(lp, mr, "page_faults"))
+		TH_LOG("a fresh ODP MR's page_faults in rdma statistic show mr");
+	/* listed, without statistics */
+	ASSERT_EQ(-1, rdma_loop_mr_stat(lp, self->pin_mr, "page_faults"));
+
+	fill(self->pin, XFER, 4);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_write(lp, self->pin_mr, self->pin, mr,
+				  self->odp + page, XFER));
+	ASSERT_EQ(0, rdma_loop_placed(lp));
+	ASSERT_TRUE(same(self->pin, self->odp + page, XFER));
+	EXPECT_GE(rdma_loop_mr_stat(lp, mr, "page_faults"), XFER / page);
+	EXPECT_GE(rdma_loop_mr_stat(lp, mr, "page_faults_handled"), 1);
+	EXPECT_LE(rdma_loop_mr_stat(lp, mr, "page_faults_handled"),
+		  rdma_loop_mr_stat(lp, mr, "page_faults"));
+
+	/* NUMA balancing may have invalidated some pages already */
+	inval = rdma_loop_mr_stat(lp, mr, "page_invalidations");
+	handled = rdma_loop_mr_stat(lp, mr, "page_invalidations_handled");
+	ASSERT_GE(inval, 0);
+	ASSERT_EQ(0, madvise(self->odp, LEN, MADV_DONTNEED));
+	EXPECT_GE(rdma_loop_mr_stat(lp, mr, "page_invalidations"),
+		  inval + XFER / page);
+	EXPECT_GE(rdma_loop_mr_stat(lp, mr, "page_invalidations_handled"),
+		  handled + 1);
+
+	ASSERT_EQ(0, rdma_loop_mr_stat(lp, mr, "page_prefetch"));
+	ASSERT_EQ(0, ibv_advise_mr(lp->pd, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+				   IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1));
+	EXPECT_EQ(LEN / page, rdma_loop_mr_stat(lp, mr, "page_prefetch"));
 }
 
 /* An MR registered at an iova other than its address. */

@@ -455,3 +455,76 @@ long long rdma_loop_counter(struct rdma_loop *lp, const char *name)
 	}
 	return v;
 }
+
+/*
+ * The value after the word @key in a line of iproute2's `rdma` output
+ * ("dev rxe0 mrn 4 rkey 0x1a2b ..."), or -1.
+ */
+static long long rdma_tool_field(const char *line, const char *key)
+{
+	size_t n = strlen(key);
+	const char *p = line;
+
+	while ((p = strstr(p, key))) {
+		bool word = (p == line || p[-1] == ' ') && p[n] == ' ';
+
+		p += n;
+		if (word)
+			return strtoll(p + 1, NULL, 0);
+	}
+	return -1;
+}
+
+struct rdma_tool_match {
+	const char *dev;	/* the line's device */
+	const char *key;	/* it has this field... */
+	long long value;	/* ...with this value */
+	const char *want;	/* the field to return */
+};
+
+/*
+ * Run `rdma ARGS` and return @m->want of the first line of @m->dev whose
+ * @m->key is @m->value: -2 if no line matches (or the command fails), -1
+ * if the line lacks @m->want.
+ */
+static long long rdma_tool_find(const char *args,
+				const struct rdma_tool_match *m)
+{
+	char cmd[256], line[1024], dev[64];
+	long long v = -2;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "rdma %s 2>/dev/null", args);
+	snprintf(dev, sizeof(dev), "dev %s ", m->dev);
+	p = popen(cmd, "r");
+	if (!p)
+		return -2;
+	while (fgets(line, sizeof(line), p)) {
+		if (v == -2 && !strncmp(line, dev, strlen(dev)) &&
+		    rdma_tool_field(line, m->key) == m->value)
+			v = rdma_tool_field(line, m->want);
+	}
+	pclose(p);
+	return v;
+}
+
+long long rdma_loop_mr_stat(struct rdma_loop *lp, struct ibv_mr *mr,
+			    const char *name)
+{
+	struct rdma_tool_match by_rkey = {
+		.dev = lp->dev_name, .key = "rkey", .value = mr->rkey,
+		.want = "mrn",
+	};
+	struct rdma_tool_match by_mrn = {
+		.dev = lp->dev_name, .key = "mrn", .want = name,
+	};
+	char args[64];
+
+	/* without CAP_NET_ADMIN the kernel lists no keys */
+	by_mrn.value = rdma_tool_find("resource show mr", &by_rkey);
+	if (by_mrn.value < 0)
+		return -2;
+	/* iproute2 6.1 filters MR statistics by mrn only, not by dev */
+	snprintf(args, sizeof(args), "statistic show mr mrn %lld", by_mrn.value);
+	return rdma_tool_find(args, &by_mrn);
+}

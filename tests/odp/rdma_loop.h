@@ -112,4 +112,12 @@ int rdma_loop_placed(struct rdma_loop *lp);
  */
 long long rdma_loop_counter(struct rdma_loop *lp, const char *name);
 
+/*
+ * A statistic of one MR (page_faults, page_invalidations...) as iproute2's
+ * `rdma statistic show mr` reports it: -1 if the MR has no such statistic,
+ * -2 if the MR is not listed (or `rdma` failed; it needs CAP_NET_ADMIN).
+ */
+long long rdma_loop_mr_stat(struct rdma_loop *lp, struct ibv_mr *mr,
+			    const char *name);
+
 #endif
