@@ -17,7 +17,7 @@
  * touches a page after the callback for it returned.
  *
  * A page that is missing makes the access queue the fault (struct
- * rxe_odp_fault) on rxe_odp_wq and return -EWOULDBLOCK: the QP's
+ * rxe_odp_fault) on rxe_odp_fault_wq and return -EWOULDBLOCK: the QP's
  * task stops at that packet or WQE and runs it again once the work has
  * faulted the range in, as ODP hardware holds a QP on a page fault. So neither a post nor a
  * packet ever waits for the page cache, swap or a FUSE server, and the
@@ -95,6 +95,15 @@ static bool rxe_odp_inval_hit(struct rxe_odp *odp, u64 since, u64 start,
  * up the QP tasks. Module unload drains it.
  */
 static struct workqueue_struct *rxe_odp_wq;
+/*
+ * Data-path faults: a QP waits for each one, as it waits for a page fault
+ * on ODP hardware. High priority, because the threads that wait for the
+ * QP usually poll its CQ: at normal priority the woken worker would queue
+ * behind them for up to a scheduler tick. A fault maps at most its access
+ * and RXE_ODP_FAULT_AHEAD more, so it cannot hog a CPU the way a large
+ * prefetch could.
+ */
+static struct workqueue_struct *rxe_odp_fault_wq;
 
 #ifdef CONFIG_FAULT_INJECTION_DEBUG_FS
 /*
@@ -1083,7 +1092,7 @@ static int rxe_odp_fault_queue(struct rxe_odp_fault *f, struct rxe_mr *mr,
 	f->write = write;
 	f->busy = true;
 	refcount_inc(&f->ref);
-	queue_work(rxe_odp_wq, &f->work);
+	queue_work(rxe_odp_fault_wq, &f->work);
 out:
 	spin_unlock_irqrestore(&f->lock, flags);
 	return ret;
@@ -1132,7 +1141,7 @@ static int rxe_odp_fault_in(struct rxe_odp *odp, u64 va, u64 len, bool write)
 }
 
 /*
- * rxe_odp_wq: a data-path fault. It maps the access's span if it can (the
+ * rxe_odp_fault_wq: a data-path fault. It maps the access's span if it can (the
  * rest of an SGE or of an RDMA WRITE: one fault for many packets), else
  * just what the access needs, then runs the task again, which copies if
  * the pages are still there.
@@ -1329,6 +1338,12 @@ int rxe_odp_init(void)
 	rxe_odp_wq = alloc_workqueue("rxe_odp", WQ_UNBOUND, 0);
 	if (!rxe_odp_wq)
 		return -ENOMEM;
+	rxe_odp_fault_wq = alloc_workqueue("rxe_odp_fault",
+					   WQ_UNBOUND | WQ_HIGHPRI, 0);
+	if (!rxe_odp_fault_wq) {
+		destroy_workqueue(rxe_odp_wq);
+		return -ENOMEM;
+	}
 	rxe_odp_fail_init();
 	return 0;
 }
@@ -1336,6 +1351,7 @@ int rxe_odp_init(void)
 void rxe_odp_exit(void)
 {
 	rxe_odp_fail_exit();
+	destroy_workqueue(rxe_odp_fault_wq);
 	destroy_workqueue(rxe_odp_wq);
 }
 

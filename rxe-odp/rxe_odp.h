@@ -122,7 +122,7 @@ struct rxe_odp {
 /*
  * The page fault of one QP task (requester, responder or completer). The
  * data path never faults: an access that finds a page missing queues this
- * work, which faults the range in on rxe_odp_wq, and the task stops
+ * work, which faults the range in on rxe_odp_fault_wq, and the task stops
  * at that access (its packet or WQE kept) until the work schedules it
  * again.
  *
