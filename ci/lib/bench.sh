@@ -32,3 +32,18 @@ bench_paired() {
 	done
 	bench_stats "${r[@]}" | awk '{ printf "%.3f", $1 }'
 }
+
+# bench_pooled R...: the geometric mean of ratios, with a 95% interval (a
+# normal one on the logarithms: with tens of ratios, the run-to-run noise
+# of single figures averages out), as "mean low high count"
+bench_pooled() {
+	printf '%s\n' "$@" | awk '
+		$1 > 0 { l = log($1); s += l; q += l * l; n++ }
+		END {
+			if (n < 2) { printf "0 0 0 %d\n", n; exit }
+			m = s / n
+			sd = sqrt((q - n * m * m) / (n - 1))
+			h = 1.96 * sd / sqrt(n)
+			printf "%.3f %.3f %.3f %d\n", exp(m), exp(m - h), exp(m + h), n
+		}'
+}
