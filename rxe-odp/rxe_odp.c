@@ -19,9 +19,9 @@
  * A page that is missing makes the access queue the fault (struct
  * rxe_odp_fault) on rxe_odp_fault_wq and return -EWOULDBLOCK: the QP's
  * task stops at that packet or WQE and runs it again once the work has
- * faulted the range in, as ODP hardware holds a QP on a page fault. So neither a post nor a
- * packet ever waits for the page cache, swap or a FUSE server, and the
- * fault holds the MR, not the QP.
+ * faulted the range in, as ODP hardware holds a QP on a page fault. So
+ * neither a post nor a packet ever waits for the page cache, swap or a
+ * FUSE server, and the fault holds the MR, not the QP.
  *
  * Implicit ODP (start 0, length U64_MAX) covers the whole address space.
  * It and every explicit MR but a hugetlb one have a root umem that is never
@@ -33,6 +33,7 @@
  */
 
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/fault-inject.h>
 #include <linux/hmm.h>
 #include <linux/io.h>
@@ -100,8 +101,9 @@ static struct workqueue_struct *rxe_odp_wq;
  * on ODP hardware. High priority, because the threads that wait for the
  * QP usually poll its CQ: at normal priority the woken worker would queue
  * behind them for up to a scheduler tick. A fault maps at most its access
- * and RXE_ODP_FAULT_AHEAD more, so it cannot hog a CPU the way a large
- * prefetch could.
+ * and RXE_ODP_FAULT_AHEAD more, and sleeps between retries once
+ * invalidations keep overtaking it (rxe_odp_fault_range()), so it does
+ * not hog a CPU the way a large prefetch could.
  */
 static struct workqueue_struct *rxe_odp_fault_wq;
 
@@ -151,13 +153,18 @@ static void rxe_odp_stat_add(struct rxe_odp *odp, enum rxe_odp_stat stat,
 }
 
 /*
- * The PAGE_SIZE pages that [va, va + len) touches, @len > 0: the unit of
- * the statistics, whatever the umem's page size (as mlx5 counts faults).
+ * The statistics' unit is PAGE_SIZE, as mlx5's: the umem pages (2 MiB for
+ * a hugetlb MR, which faults and unmaps whole ones) that [va, va + len)
+ * touches, @len > 0, in PAGE_SIZE pages.
  */
-static u64 rxe_odp_stat_pages(u64 va, u64 len)
+static u64 rxe_odp_stat_pages(struct rxe_odp *odp, u64 va, u64 len)
 {
-	return ((ALIGN_DOWN(va + len - 1, PAGE_SIZE) -
-		 ALIGN_DOWN(va, PAGE_SIZE)) >> PAGE_SHIFT) + 1;
+	unsigned int shift = odp->umem->is_implicit_odp ? PAGE_SHIFT :
+			     odp->umem->page_shift;
+	u64 size = BIT_ULL(shift);
+
+	return (((ALIGN_DOWN(va + len - 1, size) - ALIGN_DOWN(va, size)) >>
+		 shift) + 1) << (shift - PAGE_SHIFT);
 }
 
 /*
@@ -844,6 +851,7 @@ static int rxe_odp_fault_range(struct rxe_odp_umem *ou, u64 va, u64 len,
 		.hmm_pfns = stack_pfns,
 	};
 	unsigned long npfns = (range.end - range.start) >> PAGE_SHIFT;
+	unsigned int retries;
 	int ret;
 
 	if (fault)
@@ -862,7 +870,7 @@ static int rxe_odp_fault_range(struct rxe_odp_umem *ou, u64 va, u64 len,
 		goto out_free;
 	}
 
-	for (;;) {
+	for (retries = 0;; retries++) {
 		ret = rxe_odp_try_fault(odp, umem, &range);
 		if (ret != -EBUSY)
 			break;
@@ -871,7 +879,15 @@ static int rxe_odp_fault_range(struct rxe_odp_umem *ou, u64 va, u64 len,
 			ret = -EAGAIN;
 			break;
 		}
-		cond_resched();
+		/*
+		 * A range that invalidations keep hitting: sleep between
+		 * tries, so that a fault worker (high priority) cannot spin
+		 * on a CPU for the whole budget.
+		 */
+		if (retries < RXE_ODP_FAULT_SPIN_RETRIES)
+			cond_resched();
+		else
+			usleep_range(20, 100);
 	}
 	if (!ret) {
 		spin_lock_bh(&ou->map_lock);
@@ -1110,41 +1126,38 @@ void __rxe_odp_fault_progress(struct rxe_odp_fault *f)
 
 /*
  * Map [va, va + len) of @odp chunk by chunk for the data path, counting
- * the chunks that had to be faulted in (port counter) and, for the MR's
- * statistics, their pages and this fault.
+ * the chunks that had to be faulted in (port counter), and adding to
+ * *@pages the pages of those chunks (the MR's statistics).
  */
-static int rxe_odp_fault_in(struct rxe_odp *odp, u64 va, u64 len, bool write)
+static int rxe_odp_fault_in(struct rxe_odp *odp, u64 va, u64 len, bool write,
+			    u64 *pages)
 {
 	enum ib_uverbs_advise_mr_advice advice = write ?
 		IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE :
 		IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH;
-	u64 end = va + len, pages = 0;
-	int ret = 0;
+	u64 end = va + len;
 
 	while (va < end) {
 		u64 bytes;
+		int ret;
 
 		ret = rxe_odp_map_chunk(odp, va, end, advice, &bytes);
 		if (ret < 0)
-			break;
+			return ret;
 		if (ret) {
 			rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULTS);
-			pages += rxe_odp_stat_pages(va, bytes);
+			*pages += rxe_odp_stat_pages(odp, va, bytes);
 		}
 		va += bytes;
 	}
-	if (pages) {
-		rxe_odp_stat_add(odp, RXE_ODP_STAT_FAULTS, pages);
-		rxe_odp_stat_add(odp, RXE_ODP_STAT_FAULTS_HANDLED, 1);
-	}
-	return ret < 0 ? ret : 0;
+	return 0;
 }
 
 /*
- * rxe_odp_fault_wq: a data-path fault. It maps the access's span if it can (the
- * rest of an SGE or of an RDMA WRITE: one fault for many packets), else
- * just what the access needs, then runs the task again, which copies if
- * the pages are still there.
+ * rxe_odp_fault_wq: a data-path fault. It maps the access's span if it
+ * can (the rest of an SGE or of an RDMA WRITE: one fault for many
+ * packets), else just what the access needs, then runs the task again,
+ * which copies if the pages are still there.
  */
 static void rxe_odp_fault_work(struct work_struct *work)
 {
@@ -1154,12 +1167,20 @@ static void rxe_odp_fault_work(struct work_struct *work)
 	struct rxe_mr *mr = f->mr;
 	unsigned long flags;
 	int err = -EFAULT;
+	u64 pages = 0;
 
 	if (READ_ONCE(mr->state) == RXE_MR_STATE_VALID) {
-		err = rxe_odp_fault_in(mr->odp, f->va, f->span, f->write);
+		err = rxe_odp_fault_in(mr->odp, f->va, f->span, f->write,
+				       &pages);
 		if (err && f->span > f->len)
 			err = rxe_odp_fault_in(mr->odp, f->va, f->len,
-					       f->write);
+					       f->write, &pages);
+		/* a fault the access failed on is not one that was handled */
+		if (!err && pages) {
+			rxe_odp_stat_add(mr->odp, RXE_ODP_STAT_FAULTS, pages);
+			rxe_odp_stat_add(mr->odp, RXE_ODP_STAT_FAULTS_HANDLED,
+					 1);
+		}
 	}
 
 	spin_lock_irqsave(&f->lock, flags);
@@ -1430,7 +1451,7 @@ static int rxe_odp_prefetch_range(struct rxe_odp_prefetch_sge *sge,
 			return ret;
 		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_PREFETCHES);
 		rxe_odp_stat_add(odp, RXE_ODP_STAT_PREFETCH,
-				 rxe_odp_stat_pages(va, bytes));
+				 rxe_odp_stat_pages(odp, va, bytes));
 		done += bytes;
 	}
 	return 0;

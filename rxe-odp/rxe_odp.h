@@ -28,6 +28,8 @@
  * HMM_RANGE_DEFAULT_TIMEOUT (1 s) for -EBUSY, rxe emulated in a VM needs more.
  */
 #define RXE_ODP_FAULT_TIMEOUT_MS	1000
+/* retries of a fault that only yield the CPU; later ones sleep a little */
+#define RXE_ODP_FAULT_SPIN_RETRIES	8
 /* invalidations remembered per MR for rxe_odp_fault_range() */
 #define RXE_ODP_INVAL_LOG		16
 

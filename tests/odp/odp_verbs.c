@@ -131,7 +131,6 @@ TEST_F(verbs, per_mr_statistics)
 	long long page = sysconf(_SC_PAGESIZE);
 	struct rdma_loop *lp = &self->lp;
 	struct ibv_mr *mr = self->odp_mr;
-	long long inval, handled;
 
 	if (geteuid())
 		SKIP(return, "rdma resource show mr lists keys to root only");
@@ -154,15 +153,13 @@ TEST_F(verbs, per_mr_statistics)
 	EXPECT_LE(rdma_loop_mr_stat(lp, mr, "page_faults_handled"),
 		  rdma_loop_mr_stat(lp, mr, "page_faults"));
 
-	/* NUMA balancing may have invalidated some pages already */
-	inval = rdma_loop_mr_stat(lp, mr, "page_invalidations");
-	handled = rdma_loop_mr_stat(lp, mr, "page_invalidations_handled");
-	ASSERT_GE(inval, 0);
+	/*
+	 * Every page written is unmapped once, by MADV_DONTNEED or by NUMA
+	 * balancing before it.
+	 */
 	ASSERT_EQ(0, madvise(self->odp, LEN, MADV_DONTNEED));
-	EXPECT_GE(rdma_loop_mr_stat(lp, mr, "page_invalidations"),
-		  inval + XFER / page);
-	EXPECT_GE(rdma_loop_mr_stat(lp, mr, "page_invalidations_handled"),
-		  handled + 1);
+	EXPECT_GE(rdma_loop_mr_stat(lp, mr, "page_invalidations"), XFER / page);
+	EXPECT_GE(rdma_loop_mr_stat(lp, mr, "page_invalidations_handled"), 1);
 
 	ASSERT_EQ(0, rdma_loop_mr_stat(lp, mr, "page_prefetch"));
 	ASSERT_EQ(0, ibv_advise_mr(lp->pd, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
