@@ -226,6 +226,7 @@ static void steady_state(struct rdma_loop *lp, struct ibv_mr *lmr,
 	       STEADY_SPAN / msg);
 	for (i = 0; i < 2; i++) {
 		double best_odp = 1e9, best_pin = 1e9, t;
+		long long faults = 0, invals = 0;
 
 		/*
 		 * Alternate, the order swapped every round, best of five
@@ -233,13 +234,19 @@ static void steady_state(struct rdma_loop *lp, struct ibv_mr *lmr,
 		 */
 		for (r = 0; r < 10; r++) {
 			bool odp_turn = (r & 1) ^ ((r >> 1) & 1);
+			long long f = rdma_loop_counter(lp, "odp_faults");
+			long long v = rdma_loop_counter(lp, "odp_invalidations");
 
 			t = stream(lp, ops[i].op, lmr, odp_turn ? odp : pin, msg,
 				   STEADY_SPAN, count);
-			if (odp_turn)
+			if (odp_turn) {
 				best_odp = t < best_odp ? t : best_odp;
-			else
+				faults += rdma_loop_counter(lp, "odp_faults") - f;
+				invals += rdma_loop_counter(lp,
+						"odp_invalidations") - v;
+			} else {
 				best_pin = t < best_pin ? t : best_pin;
+			}
 		}
 		printf("bench steady_%s_pinned %.1f MiB/s\n", ops[i].name,
 		       (double)msg * count / best_pin / (1 << 20));
@@ -247,6 +254,12 @@ static void steady_state(struct rdma_loop *lp, struct ibv_mr *lmr,
 		       (double)msg * count / best_odp / (1 << 20));
 		printf("bench steady_%s_ratio %.3f odp/pinned\n", ops[i].name,
 		       best_pin / best_odp);
+		/*
+		 * The pages stay present: what the ODP turns still faulted
+		 * (after invalidations by NUMA balancing, THP collapse...)
+		 */
+		printf("bench steady_%s_odp_faults %lld faults, %lld invalidations (5 runs)\n",
+		       ops[i].name, faults, invals);
 	}
 	ibv_dereg_mr(odp);
 	ibv_dereg_mr(pin);
