@@ -101,7 +101,8 @@ static struct workqueue_struct *rxe_odp_wq;
  * on ODP hardware. High priority, because the threads that wait for the
  * QP usually poll its CQ: at normal priority the woken worker would queue
  * behind them for up to a scheduler tick. A fault maps at most its access
- * and RXE_ODP_FAULT_AHEAD more, and sleeps between retries once
+ * and RXE_ODP_FAULT_AHEAD more (and looks RXE_ODP_LOOK_AHEAD further up
+ * without faulting), and sleeps between retries once
  * invalidations keep overtaking it (rxe_odp_fault_range()), so it does
  * not hog a CPU the way a large prefetch could.
  */
@@ -720,8 +721,9 @@ static int rxe_odp_set_pages(struct rxe_odp_umem *ou,
 		u64 perm;
 
 		/*
-		 * Absent (PREFETCH_NO_FAULT): leave the entry alone, another
-		 * fault may have mapped the page since this lookup.
+		 * Absent (PREFETCH_NO_FAULT, a fault's look-ahead): leave the
+		 * entry alone, another fault may have mapped the page since
+		 * this lookup.
 		 */
 		if (!(pfn & HMM_PFN_VALID))
 			continue;
@@ -738,10 +740,12 @@ static int rxe_odp_set_pages(struct rxe_odp_umem *ou,
 		perm = ODP_READ_ALLOWED_BIT;
 		if (pfn & HMM_PFN_WRITE)
 			perm |= ODP_WRITE_ALLOWED_BIT;
-		/* still mapped: only the permission can have changed */
+		/*
+		 * Still mapped: a permission can only have been added (taking
+		 * one away invalidates the entry), perhaps after this lookup.
+		 */
 		if (umem->dma_list[idx]) {
-			umem->dma_list[idx] = (umem->dma_list[idx] &
-					       ODP_DMA_ADDR_MASK) | perm;
+			umem->dma_list[idx] |= perm;
 			continue;
 		}
 		/* INFINIBAND_VIRT_DMA, which rxe needs, excludes HIGHMEM */
@@ -770,9 +774,30 @@ static bool rxe_odp_range_refused(struct mm_struct *mm, u64 start, u64 end)
 }
 
 /*
- * One lookup of @range. Returns 0 with umem_mutex held if no invalidation
- * of the range overtook it, -EBUSY with nothing held if one did or if one
- * elsewhere in the umem aborted hmm_range_fault(), or an error.
+ * The pages of @look (after the ones a fault needs: see
+ * RXE_ODP_LOOK_AHEAD) that the CPU page tables have, in the same
+ * notifier sequence as the fault, or none. hmm_range_fault() without
+ * request flags neither faults nor fails on holes; anything that stops it
+ * (an invalidation meanwhile) or a VMA rxe refuses just leaves the pages
+ * out. Returns whether @look's pfns are worth recording.
+ */
+static bool rxe_odp_look(struct mm_struct *mm, struct hmm_range *look,
+			 unsigned long notifier_seq)
+{
+	if (look->start == look->end ||
+	    rxe_odp_range_refused(mm, look->start, look->end))
+		return false;
+	look->notifier_seq = notifier_seq;
+	return !hmm_range_fault(look);
+}
+
+/*
+ * One lookup of @range, and of @look after it. Returns 0 with umem_mutex
+ * held if no invalidation of @range overtook it, -EBUSY with nothing held
+ * if one did or if one elsewhere in the umem aborted hmm_range_fault(), or
+ * an error. @look's pfns are left 0 (absent) unless they are as valid as
+ * @range's: an invalidation that hit only @look costs the look-ahead, not
+ * the fault.
  *
  * umem_mutex is taken before mmap_lock is released (the order the
  * invalidation callback also sees), so that invalidations that need
@@ -783,7 +808,7 @@ static bool rxe_odp_range_refused(struct mm_struct *mm, u64 start, u64 end)
  * invalidated ranges decides whether one hit this range.
  */
 static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
-			     struct hmm_range *range)
+			     struct hmm_range *range, struct hmm_range *look)
 {
 	struct mm_struct *mm = umem->umem.owning_mm;
 	/*
@@ -792,6 +817,8 @@ static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
 	 * changing the page tables.
 	 */
 	u64 since = rxe_odp_nr_invals(odp);
+	unsigned long nlook = (look->end - look->start) >> PAGE_SHIFT;
+	bool looked = false;
 	int ret;
 
 	range->notifier_seq = mmu_interval_read_begin(range->notifier);
@@ -801,31 +828,53 @@ static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
 	else
 		ret = hmm_range_fault(range);
 	if (!ret) {
+		looked = rxe_odp_look(mm, look, range->notifier_seq);
 		mutex_lock(&umem->umem_mutex);
 		if (mmu_interval_read_retry(range->notifier,
-					    range->notifier_seq) &&
-		    rxe_odp_inval_hit(odp, since, range->start, range->end)) {
-			mutex_unlock(&umem->umem_mutex);
-			ret = -EBUSY;
+					    range->notifier_seq)) {
+			if (rxe_odp_inval_hit(odp, since, range->start,
+					      range->end)) {
+				mutex_unlock(&umem->umem_mutex);
+				ret = -EBUSY;
+			} else if (looked) {
+				looked = !rxe_odp_inval_hit(odp, since,
+							    look->start,
+							    look->end);
+			}
 		}
 	}
 	mmap_read_unlock(mm);
+	if (!looked)
+		memset(look->hmm_pfns, 0, nlook * sizeof(*look->hmm_pfns));
 	return ret;
 }
 
 /* The pfns of one lookup: on the stack for the few pages of a packet. */
 #define RXE_ODP_STACK_PFNS	16
 
+static void rxe_odp_pfns_read_only(struct hmm_range *range)
+{
+	unsigned long npfns = (range->end - range->start) >> PAGE_SHIFT;
+	unsigned long i;
+
+	for (i = 0; i < npfns; i++)
+		range->hmm_pfns[i] &= ~HMM_PFN_WRITE;
+}
+
 /*
  * Look [va, va + len) of @ou up with hmm_range_fault(), faulting missing
  * pages in if @fault (for writing if @perm has ODP_WRITE_ALLOWED_BIT), and
- * record the pages in pfn_list and dma_list. Process context; returns 0 or
- * an error, with nothing held.
+ * the @look bytes after it without faulting (not in a hugetlb umem, whose
+ * one page a fault maps is large already), and record the pages found in
+ * pfn_list and dma_list. Process context; returns 0 or an error, with
+ * nothing held.
  *
  * hmm_range_fault() fills a buffer of this call's own, whose valid entries
  * go to pfn_list under umem_mutex: another fault on the umem writing
  * pfn_list unlocked could otherwise store a pfn an invalidation has
- * already taken away.
+ * already taken away. Once it has to fault a page, it faults the rest of
+ * that page table's part of the range too: the look-ahead has to be a
+ * lookup of its own.
  *
  * ib_umem_odp_map_dma_and_lock() retries without bound. Here a fault
  * fails with -EAGAIN, which the data path reports as an access error, once
@@ -835,7 +884,7 @@ static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
  * rxe_odp_try_fault()). Every retry counts in odp_fault_retries.
  */
 static int rxe_odp_fault_range(struct rxe_odp_umem *ou, u64 va, u64 len,
-			       u64 perm, bool fault)
+			       u64 look, u64 perm, bool fault)
 {
 	u64 deadline = ktime_get_ns() + 10 * RXE_ODP_FAULT_TIMEOUT_MS *
 		       NSEC_PER_MSEC;
@@ -850,28 +899,44 @@ static int rxe_odp_fault_range(struct rxe_odp_umem *ou, u64 va, u64 len,
 		.end = ALIGN(va + len, page_size),
 		.hmm_pfns = stack_pfns,
 	};
-	unsigned long npfns = (range.end - range.start) >> PAGE_SHIFT;
+	struct hmm_range look_range = {
+		.notifier = &umem->notifier,
+		.start = range.end,
+		.end = range.end,
+	};
+	unsigned long nfault = (range.end - range.start) >> PAGE_SHIFT;
+	unsigned long npfns;
 	unsigned int retries;
 	int ret;
 
 	if (fault)
 		range.default_flags = HMM_PFN_REQ_FAULT |
 			(perm & ODP_WRITE_ALLOWED_BIT ? HMM_PFN_REQ_WRITE : 0);
+	if (umem->page_shift == PAGE_SHIFT && va + len + look > range.end)
+		look_range.end = min_t(u64, PAGE_ALIGN(va + len + look),
+				       ib_umem_end(umem));
+	npfns = (look_range.end - range.start) >> PAGE_SHIFT;
 	if (rxe_odp_fail_alloc())
 		return -ENOMEM;
 	if (npfns > ARRAY_SIZE(stack_pfns)) {
 		range.hmm_pfns = kvmalloc_array(npfns, sizeof(*range.hmm_pfns),
 						GFP_KERNEL);
+		/* the look-ahead is not worth failing an access for */
+		if (!range.hmm_pfns && nfault <= ARRAY_SIZE(stack_pfns)) {
+			look_range.end = range.end;
+			range.hmm_pfns = stack_pfns;
+		}
 		if (!range.hmm_pfns)
 			return -ENOMEM;
 	}
+	look_range.hmm_pfns = range.hmm_pfns + nfault;
 	if (!mmget_not_zero(mm)) {
 		ret = -EFAULT;
 		goto out_free;
 	}
 
 	for (retries = 0;; retries++) {
-		ret = rxe_odp_try_fault(odp, umem, &range);
+		ret = rxe_odp_try_fault(odp, umem, &range, &look_range);
 		if (ret != -EBUSY)
 			break;
 		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULT_RETRIES);
@@ -890,8 +955,17 @@ static int rxe_odp_fault_range(struct rxe_odp_umem *ou, u64 va, u64 len,
 			usleep_range(20, 100);
 	}
 	if (!ret) {
+		/*
+		 * Read faults record the look-ahead read-only: a page mapped
+		 * for writing is dirtied when it is unmapped, which would
+		 * keep MADV_FREE pages nobody wrote from being discarded.
+		 */
+		if (!(perm & ODP_WRITE_ALLOWED_BIT))
+			rxe_odp_pfns_read_only(&look_range);
 		spin_lock_bh(&ou->map_lock);
 		ret = rxe_odp_set_pages(ou, &range);
+		if (!ret)
+			ret = rxe_odp_set_pages(ou, &look_range);
 		spin_unlock_bh(&ou->map_lock);
 		mutex_unlock(&umem->umem_mutex);
 	}
@@ -908,11 +982,12 @@ out_free:
 
 /*
  * Make [va, va + len) of @ou present with read (and, if @write, write)
- * permission. Process context; returns 1 if pages had to be faulted in,
- * 0 if they all were present, or an error.
+ * permission; if it was not, also record what of the @look bytes after it
+ * is present in the CPU page tables. Process context; returns 1 if pages
+ * had to be faulted in, 0 if they all were present, or an error.
  */
 static int rxe_odp_map_range(struct rxe_odp_umem *ou, u64 va, u64 len,
-			     bool write)
+			     u64 look, bool write)
 {
 	u64 perm = ODP_READ_ALLOWED_BIT | (write ? ODP_WRITE_ALLOWED_BIT : 0);
 	bool mapped;
@@ -925,7 +1000,7 @@ static int rxe_odp_map_range(struct rxe_odp_umem *ou, u64 va, u64 len,
 	spin_unlock_bh(&ou->map_lock);
 	if (mapped)
 		return 0;
-	ret = rxe_odp_fault_range(ou, va, len, perm, true);
+	ret = rxe_odp_fault_range(ou, va, len, look, perm, true);
 	return ret < 0 ? ret : 1;
 }
 
@@ -945,10 +1020,10 @@ static int rxe_odp_map_chunk(struct rxe_odp *odp, u64 va, u64 end,
 	if (IS_ERR(ou))
 		return PTR_ERR(ou);
 	if (advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT)
-		ret = rxe_odp_fault_range(ou, va, *bytes, ODP_READ_ALLOWED_BIT,
-					  false);
+		ret = rxe_odp_fault_range(ou, va, *bytes, 0,
+					  ODP_READ_ALLOWED_BIT, false);
 	else
-		ret = rxe_odp_map_range(ou, va, *bytes, advice ==
+		ret = rxe_odp_map_range(ou, va, *bytes, 0, advice ==
 					IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE);
 	rxe_odp_put_umem(ou, true);
 	return ret;
@@ -1125,30 +1200,47 @@ void __rxe_odp_fault_progress(struct rxe_odp_fault *f)
 }
 
 /*
- * Map [va, va + len) of @odp chunk by chunk for the data path, counting
- * the chunks that had to be faulted in (port counter), and adding to
- * *@pages the pages of those chunks (the MR's statistics).
+ * Beyond what it faults in, a data-path fault records the pages of the
+ * next RXE_ODP_LOOK_AHEAD bytes that the CPU page tables have, in the same
+ * umem. An invalidation that left the PTEs present (NUMA balancing's scan
+ * over pages change_prot_numa() leaves alone, an mprotect() that changed
+ * the VMA but kept its pages readable) then costs one fault per this
+ * much, not one per packet or message, and so do pages the process has
+ * touched itself. Nothing is faulted in or allocated for it.
  */
-static int rxe_odp_fault_in(struct rxe_odp *odp, u64 va, u64 len, bool write,
-			    u64 *pages)
+#define RXE_ODP_LOOK_AHEAD	SZ_2M
+
+/*
+ * Map [va, va + len) of @odp chunk by chunk for the data path, and look
+ * up to @look bytes further, counting the chunks that had to be faulted
+ * in (port counter), and adding to *@pages the pages of those chunks (the
+ * MR's statistics).
+ */
+static int rxe_odp_fault_in(struct rxe_odp *odp, u64 va, u64 len, u64 look,
+			    bool write, u64 *pages)
 {
-	enum ib_uverbs_advise_mr_advice advice = write ?
-		IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE :
-		IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH;
 	u64 end = va + len;
+	u64 look_end = end + min(look, odp->end > end ? odp->end - end : 0);
 
 	while (va < end) {
-		u64 bytes;
+		struct rxe_odp_umem *ou;
+		u64 bytes, fault;
 		int ret;
 
-		ret = rxe_odp_map_chunk(odp, va, end, advice, &bytes);
+		ou = rxe_odp_get_umem(odp, va, look_end, &bytes, true);
+		if (IS_ERR(ou))
+			return PTR_ERR(ou);
+		/* the look-ahead is what this umem covers past end */
+		fault = min(bytes, end - va);
+		ret = rxe_odp_map_range(ou, va, fault, bytes - fault, write);
+		rxe_odp_put_umem(ou, true);
 		if (ret < 0)
 			return ret;
 		if (ret) {
 			rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULTS);
-			*pages += rxe_odp_stat_pages(odp, va, bytes);
+			*pages += rxe_odp_stat_pages(odp, va, fault);
 		}
-		va += bytes;
+		va += fault;
 	}
 	return 0;
 }
@@ -1156,8 +1248,9 @@ static int rxe_odp_fault_in(struct rxe_odp *odp, u64 va, u64 len, bool write,
 /*
  * rxe_odp_fault_wq: a data-path fault. It maps the access's span if it
  * can (the rest of an SGE or of an RDMA WRITE: one fault for many
- * packets), else just what the access needs, then runs the task again,
- * which copies if the pages are still there.
+ * packets) and what is present after it, else just what the access
+ * needs, then runs the task again, which copies if the pages are still
+ * there.
  */
 static void rxe_odp_fault_work(struct work_struct *work)
 {
@@ -1170,10 +1263,10 @@ static void rxe_odp_fault_work(struct work_struct *work)
 	u64 pages = 0;
 
 	if (READ_ONCE(mr->state) == RXE_MR_STATE_VALID) {
-		err = rxe_odp_fault_in(mr->odp, f->va, f->span, f->write,
-				       &pages);
+		err = rxe_odp_fault_in(mr->odp, f->va, f->span,
+				       RXE_ODP_LOOK_AHEAD, f->write, &pages);
 		if (err && f->span > f->len)
-			err = rxe_odp_fault_in(mr->odp, f->va, f->len,
+			err = rxe_odp_fault_in(mr->odp, f->va, f->len, 0,
 					       f->write, &pages);
 		/* a fault the access failed on is not one that was handled */
 		if (!err && pages) {

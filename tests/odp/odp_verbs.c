@@ -167,6 +167,88 @@ TEST_F(verbs, per_mr_statistics)
 	EXPECT_EQ(LEN / page, rdma_loop_mr_stat(lp, mr, "page_prefetch"));
 }
 
+/* Resident pages of [p, p + len), by mincore(). */
+static size_t resident(const char *p, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t i, n = 0, pages = len / page;
+	unsigned char *vec = calloc(pages, 1);
+
+	if (!vec || mincore((void *)p, len, vec)) {
+		free(vec);
+		return (size_t)-1;
+	}
+	for (i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	free(vec);
+	return n;
+}
+
+/* RDMA WRITE (@read: READ) of [0, LEN) of the ODP MR, XFER at a time. */
+static int xfer_all(struct _test_data_verbs *self, bool read)
+{
+	size_t off;
+	int st;
+
+	for (off = 0; off < LEN; off += XFER) {
+		st = read ? rdma_loop_read(&self->lp, self->pin_mr,
+					   self->pin + off, self->odp_mr,
+					   self->odp + off, XFER) :
+			    rdma_loop_write(&self->lp, self->pin_mr,
+					    self->pin + off, self->odp_mr,
+					    self->odp + off, XFER);
+		if (st)
+			return st;
+	}
+	return 0;
+}
+
+/*
+ * A data-path fault also records the pages after its access that the CPU
+ * page tables already have (rxe_odp.c's RXE_ODP_LOOK_AHEAD): pages the
+ * process touched, or kept through an invalidation that did not change
+ * them, cost one fault, not one per message. Pages that are not there are
+ * not faulted in for it.
+ */
+TEST_F(verbs, fault_looks_ahead_at_present_pages)
+{
+	struct rdma_loop *lp = &self->lp;
+	long long faults, invals;
+
+	/* present and writable, never accessed through the MR */
+	fill(self->odp, LEN, 3);
+	fill(self->pin, LEN, 5);
+	faults = rdma_loop_counter(lp, "odp_faults");
+	ASSERT_EQ(IBV_WC_SUCCESS, xfer_all(self, false));
+	ASSERT_TRUE(same(self->pin, self->odp, LEN));
+	/* one fault, and a few more if NUMA balancing scans meanwhile */
+	EXPECT_LE(rdma_loop_counter(lp, "odp_faults") - faults, 4)
+		TH_LOG("%lu messages into present pages", LEN / XFER);
+
+	if (variant->qp_type == IBV_QPT_RC) {
+		/* invalidated twice, the pages and their PTEs kept */
+		invals = rdma_loop_counter(lp, "odp_invalidations");
+		ASSERT_EQ(0, mprotect(self->odp, LEN, PROT_READ));
+		ASSERT_EQ(0, mprotect(self->odp, LEN, PROT_READ | PROT_WRITE));
+		ASSERT_LT(invals, rdma_loop_counter(lp, "odp_invalidations"));
+		fill(self->odp, LEN, 7);
+		memset(self->pin, 0, LEN);
+		faults = rdma_loop_counter(lp, "odp_faults");
+		ASSERT_EQ(IBV_WC_SUCCESS, xfer_all(self, true));
+		ASSERT_TRUE(same(self->pin, self->odp, LEN));
+		EXPECT_LE(rdma_loop_counter(lp, "odp_faults") - faults, 4)
+			TH_LOG("%lu READs after mprotect", LEN / XFER);
+	}
+
+	/* absent pages: the fault maps what the access needs, no more */
+	ASSERT_EQ(0, madvise(self->odp, LEN, MADV_DONTNEED));
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_write(lp, self->pin_mr, self->pin, self->odp_mr,
+				  self->odp, XFER));
+	ASSERT_TRUE(same(self->pin, self->odp, XFER));
+	EXPECT_EQ(0, resident(self->odp + XFER, LEN - XFER));
+}
+
 /* An MR registered at an iova other than its address. */
 TEST_F(verbs, iova_differs_from_address)
 {
@@ -331,6 +413,65 @@ TEST_F(verbs, secretmem_refused)
 	ASSERT_EQ(1, secret[0]);
 	ibv_dereg_mr(mr);
 	munmap(secret, LEN);
+	close(fd);
+}
+
+/*
+ * memfd_secret pages right after the ones accesses need, in the same ODP
+ * MR: the accesses work (a fault's look-ahead leaves out what rxe
+ * refuses), and one into the secret pages still fails.
+ */
+TEST_F(verbs, access_next_to_secretmem)
+{
+	char *area, *secret;
+	uint64_t *word;
+	struct ibv_mr *mr;
+	int fd;
+
+	if (variant->qp_type != IBV_QPT_RC)
+		SKIP(return, "RC only: UC has no NAK");
+	fd = syscall(SYS_memfd_secret, 0);
+	if (fd < 0)
+		SKIP(return, "memfd_secret: %s (boot with secretmem.enable=1)",
+		     strerror(errno));
+	ASSERT_EQ(0, ftruncate(fd, LEN));
+	area = map_rw(2 * LEN);
+	ASSERT_NE(MAP_FAILED, area);
+	secret = mmap(area + LEN, LEN, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_FIXED, fd, 0);
+	ASSERT_EQ(area + LEN, secret);
+	secret[0] = 1;
+	mr = rdma_loop_reg(&self->lp, area, 2 * LEN, IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, mr) TH_LOG("ODP ibv_reg_mr: %s", strerror(errno));
+
+	/* one packet each, untouched pages and then present ones */
+	word = (uint64_t *)(secret - 8);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_fetch_add(&self->lp, self->pin_mr,
+				      (uint64_t *)self->pin, mr, word, 5));
+	ASSERT_EQ(5, *word);
+	fill(self->pin, 64, 13);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_write(&self->lp, self->pin_mr, self->pin, mr,
+				  secret - 2 * 4096, 64));
+	ASSERT_TRUE(same(self->pin, secret - 2 * 4096, 64));
+	ASSERT_EQ(0, madvise(area, LEN, MADV_DONTNEED));
+	memset(area + LEN - 4096, 7, 4096);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_read(&self->lp, self->pin_mr, self->pin, mr,
+				 secret - 4096, 4096));
+	ASSERT_TRUE(same(self->pin, secret - 4096, 4096));
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_fetch_add(&self->lp, self->pin_mr,
+				      (uint64_t *)self->pin, mr, word, 1));
+	ASSERT_EQ(0x0707070707070707ULL, *(uint64_t *)self->pin);
+
+	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  rdma_loop_write(&self->lp, self->pin_mr, self->pin, mr,
+				  secret, 64));
+	ASSERT_EQ(1, secret[0]);
+	ibv_dereg_mr(mr);
+	munmap(area, 2 * LEN);
 	close(fd);
 }
 
