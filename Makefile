@@ -15,6 +15,8 @@
 #   make bench           ODP vs pinned benchmarks in a VM (figures, not pass/fail)
 #   make fuzz            the packet and mapped-ring fuzzers in guests (FUZZ_SECONDS)
 #   make kernel          build (once, cached) the debug guest kernel
+#   make insn-tools      the QEMU plugin that counts guest kernel instructions
+#                        per bench phase, and its guest-side marker (ci/vm/insn)
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BUILD ?= $(TOP)/build
@@ -44,7 +46,7 @@ RXE_ODP_VERSION := $(shell git -C $(TOP) describe --always --dirty 2>/dev/null |
 MODDIR = /lib/modules/$(KRELEASE)/updates/rxe-odp
 
 .PHONY: all kdir-check modules tree provider test-modules test-tools install uninstall clean \
-	kernel check run bench fuzz fuzz-tools
+	kernel check run bench fuzz fuzz-tools insn-tools
 
 all: modules provider
 
@@ -103,6 +105,19 @@ $(TEST_BIN)/%: $(TOP)/tests/odp/%.c $(TOP)/tests/odp/rdma_loop.c $(TOP)/tests/od
 # writes into our provider's rings through its structs
 $(TEST_BIN)/rxe_hardening: $(TOP)/userspace-provider/rxe_odp.h \
 	$(TOP)/userspace-provider/rxe_odp_abi.h
+
+# ci/vm/insn: a QEMU plugin (loaded by ci/vm/run --insn-phases) and the
+# guest's phase marker, into build/qemu/
+INSN_DIR := $(BUILD)/qemu
+insn-tools: $(INSN_DIR)/libinsn-phases.so $(INSN_DIR)/insn-mark
+
+$(INSN_DIR)/libinsn-phases.so: $(TOP)/ci/vm/insn/insn-phases.c
+	@mkdir -p $(INSN_DIR)
+	$(CC) $(TEST_CFLAGS) -fPIC -shared -fvisibility=hidden -o $@ $<
+
+$(INSN_DIR)/insn-mark: $(TOP)/ci/vm/insn/insn-mark.c
+	@mkdir -p $(INSN_DIR)
+	$(CC) $(TEST_CFLAGS) -o $@ $<
 
 install: modules provider
 	install -D -m 0644 $(OUT)/rdma_rxe.ko $(MODDIR)/rdma_rxe.ko

@@ -121,3 +121,38 @@ def test_module_reports_rxe_odp_version():
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith('rxe-odp-'), res.stdout
+
+
+def test_insn_report_takes_the_difference_per_message(tmp_path):
+    """ci/bench-insn's report: (count at high - count at low) / (messages
+    at high - at low) per round, the median over rounds, ratios to stock;
+    a failed client's phase (no insn-phase line) is left out."""
+    (tmp_path / 'insn-phases.txt').write_text(
+        'phase 1 kernel_insns 1000 module_insns 500 user_insns 9\n'
+        'phase 2 kernel_insns 3000 module_insns 900 user_insns 9\n'
+        'phase 3 kernel_insns 999999 module_insns 99999 user_insns 9\n'
+        'phase 4 kernel_insns 1100 module_insns 500 user_insns 9\n'
+        'phase 5 kernel_insns 5100 module_insns 1300 user_insns 9\n')
+    (tmp_path / 'command.log').write_text(
+        'insn-phase 1 stock write_bw_64B 10\n'
+        'insn-phase 2 stock write_bw_64B 30\n'
+        'insn-phase 4 ours write_bw_64B 10\n'
+        'insn-phase 5 ours write_bw_64B 30\n')
+    res = subprocess.run(['ci/bench-insn', '--report', str(tmp_path)], cwd=TOP,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert 'bench insn_write_bw_64B_stock 100 insns/msg (rounds: 100)' in lines
+    assert 'bench insn_write_bw_64B_ours 200 insns/msg (rounds: 200)' in lines
+    assert 'bench insn_write_bw_64B_ours_ratio 2.000 ours/stock' in lines
+    assert 'bench insn_modules_write_bw_64B_ours_ratio 2.000 ours/stock' in lines
+
+
+def test_insn_report_fails_without_counts(tmp_path):
+    """No plugin output (QEMU killed, plugin not loaded): an error, not an
+    empty table."""
+    (tmp_path / 'command.log').write_text('insn-phase 1 stock write_bw_64B 10\n')
+    res = subprocess.run(['ci/bench-insn', '--report', str(tmp_path)], cwd=TOP,
+                         capture_output=True, text=True)
+    assert res.returncode != 0
+    assert 'no counts' in res.stderr
