@@ -1,6 +1,18 @@
 # shellcheck shell=bash
-# Statistics of the benchmarks that run inside a guest (ci/vm/*-bench):
-# sourced, not run.
+# Helpers of the benchmarks and jobs that run inside a guest (ci/vm/*):
+# perftest's server start, and statistics. Sourced, not run.
+
+# perftest_wait_listen: wait, up to 10 s, until a perftest server listens
+# on its TCP port (18515, 0x4853 in /proc/net/tcp). If none does, the
+# client that follows fails to connect and says so.
+perftest_wait_listen() {
+	local _
+
+	for _ in $(seq 100); do
+		grep -q ':4853 .* 0A ' /proc/net/tcp && return
+		sleep 0.1
+	done
+}
 
 # bench_stats V...: prints "median spread%" of the values, the spread being
 # (max - min) / median
