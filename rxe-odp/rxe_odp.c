@@ -1007,23 +1007,29 @@ static int rxe_odp_map_range(struct rxe_odp_umem *ou, u64 va, u64 len,
 /*
  * Map the part of [va, end) that one umem covers, *@bytes long, as @advice
  * says: fault it in for reading or writing, or (PREFETCH_NO_FAULT) record
- * only the pages that are present. Process context; returns as
- * rxe_odp_map_range().
+ * only the pages that are present. A fault also looks at what the umem
+ * covers of [end, look_end) (see RXE_ODP_LOOK_AHEAD). Process context;
+ * returns as rxe_odp_map_range().
  */
 static int rxe_odp_map_chunk(struct rxe_odp *odp, u64 va, u64 end,
+			     u64 look_end,
 			     enum ib_uverbs_advise_mr_advice advice,
 			     u64 *bytes)
 {
-	struct rxe_odp_umem *ou = rxe_odp_get_umem(odp, va, end, bytes, true);
+	struct rxe_odp_umem *ou;
+	u64 covered;
 	int ret;
 
+	ou = rxe_odp_get_umem(odp, va, look_end, &covered, true);
 	if (IS_ERR(ou))
 		return PTR_ERR(ou);
+	*bytes = min(covered, end - va);
 	if (advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT)
 		ret = rxe_odp_fault_range(ou, va, *bytes, 0,
 					  ODP_READ_ALLOWED_BIT, false);
 	else
-		ret = rxe_odp_map_range(ou, va, *bytes, 0, advice ==
+		ret = rxe_odp_map_range(ou, va, *bytes, covered - *bytes,
+					advice ==
 					IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE);
 	rxe_odp_put_umem(ou, true);
 	return ret;
@@ -1219,28 +1225,24 @@ void __rxe_odp_fault_progress(struct rxe_odp_fault *f)
 static int rxe_odp_fault_in(struct rxe_odp *odp, u64 va, u64 len, u64 look,
 			    bool write, u64 *pages)
 {
+	enum ib_uverbs_advise_mr_advice advice = write ?
+		IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE :
+		IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH;
 	u64 end = va + len;
 	u64 look_end = end + min(look, odp->end > end ? odp->end - end : 0);
 
 	while (va < end) {
-		struct rxe_odp_umem *ou;
-		u64 bytes, fault;
+		u64 bytes;
 		int ret;
 
-		ou = rxe_odp_get_umem(odp, va, look_end, &bytes, true);
-		if (IS_ERR(ou))
-			return PTR_ERR(ou);
-		/* the look-ahead is what this umem covers past end */
-		fault = min(bytes, end - va);
-		ret = rxe_odp_map_range(ou, va, fault, bytes - fault, write);
-		rxe_odp_put_umem(ou, true);
+		ret = rxe_odp_map_chunk(odp, va, end, look_end, advice, &bytes);
 		if (ret < 0)
 			return ret;
 		if (ret) {
 			rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULTS);
-			*pages += rxe_odp_stat_pages(odp, va, fault);
+			*pages += rxe_odp_stat_pages(odp, va, bytes);
 		}
-		va += fault;
+		va += bytes;
 	}
 	return 0;
 }
@@ -1530,7 +1532,7 @@ static int rxe_odp_prefetch_range(struct rxe_odp_prefetch_sge *sge,
 
 	while (done < sge[i].length) {
 		struct rxe_odp *odp;
-		u64 va, bytes;
+		u64 va, end, bytes;
 
 		if (!rxe_odp_prefetch_mr_alive(sge, num_sge, i))
 			return -ENOENT;
@@ -1538,8 +1540,8 @@ static int rxe_odp_prefetch_range(struct rxe_odp_prefetch_sge *sge,
 			return -EINTR;
 		odp = sge[i].mr->odp;
 		va = rxe_odp_va(sge[i].mr, sge[i].iova) + done;
-		ret = rxe_odp_map_chunk(odp, va, va + sge[i].length - done,
-					advice, &bytes);
+		end = va + sge[i].length - done;
+		ret = rxe_odp_map_chunk(odp, va, end, end, advice, &bytes);
 		if (ret < 0)
 			return ret;
 		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_PREFETCHES);
