@@ -274,22 +274,88 @@ static bool rxe_odp_is_implicit(u64 start, u64 length)
 	return !start && length == U64_MAX;
 }
 
+/*
+ * The page arrays of all umems of all ODP MRs (ib_core allocates a pfn and
+ * a DMA entry per page of a child when it is created, and of a hugetlb MR
+ * over its whole range at registration) stay below
+ * 1/RXE_ODP_CHILD_MEM_SHARE of RAM: a child costs 256 KiB even when it
+ * maps a single (zero) page, and a hugetlb MR 2 MiB per GiB of address
+ * space even when nothing is mapped there, so without a bound a peer with
+ * an implicit MR's rkey, or a process registering reserved address space,
+ * could make the kernel allocate many times what the memory costs the
+ * process. Past the bound, an access that needs a new child fails, and so
+ * does the registration, with -ENOMEM.
+ */
+#define RXE_ODP_CHILD_MEM_SHARE	16
+static atomic_long_t rxe_odp_umem_bytes;
+
+/*
+ * What ib_umem_odp_get() allocates for a umem over [start, end) with
+ * pages of 1 << @shift bytes: a pfn per PAGE_SIZE page and a DMA entry per
+ * page of the range in whole pages; -EOVERFLOW if that range ends past the
+ * top of u64.
+ */
+static long rxe_odp_array_cost(u64 start, u64 end, unsigned int shift)
+{
+	u64 size = 1ULL << shift, last, span;
+
+	if (check_add_overflow(end, size - 1, &last))
+		return -EOVERFLOW;
+	span = ALIGN_DOWN(last, size) - ALIGN_DOWN(start, size);
+	return ((span >> PAGE_SHIFT) + (span >> shift)) * sizeof(u64);
+}
+
+/* A hugetlb MR's umem has pages of the default huge page size. */
+static long rxe_odp_hugetlb_cost(u64 start, u64 end)
+{
+#ifdef CONFIG_HUGETLB_PAGE
+	return rxe_odp_array_cost(start, end, HPAGE_SHIFT);
+#else
+	return rxe_odp_array_cost(start, end, PAGE_SHIFT);
+#endif
+}
+
+static bool rxe_odp_charge(long cost)
+{
+	long limit = (totalram_pages() << PAGE_SHIFT) /
+		     RXE_ODP_CHILD_MEM_SHARE;
+	long cur = atomic_long_read(&rxe_odp_umem_bytes);
+
+	/*
+	 * Never stored above the limit, not even for a moment: a charge
+	 * that fails must not make others fail meanwhile.
+	 */
+	do {
+		if (cost > limit - cur)
+			return false;
+	} while (!atomic_long_try_cmpxchg(&rxe_odp_umem_bytes, &cur,
+					  cur + cost));
+	return true;
+}
+
+static void rxe_odp_uncharge(long cost)
+{
+	WARN_ON_ONCE(atomic_long_sub_return(cost, &rxe_odp_umem_bytes) < 0);
+}
+
 static void rxe_odp_reap_work(struct work_struct *work);
 
 /*
  * Register an ODP MR. An explicit IB_ACCESS_HUGETLB MR (2 MiB pages) gets
  * a umem of its own from ib_umem_odp_get(), which allocates page arrays
- * for the whole range (8 bytes per 2 MiB page for each of them). Every
- * other MR gets a root umem and children, so that registration costs the
- * same for any size, and memory for page arrays follows the memory
- * actually mapped.
+ * for the whole range (8 bytes per 4 KiB page and per 2 MiB page), charged
+ * against the bound of rxe_odp_charge(). Every other MR gets a root umem
+ * and children, so that registration costs the same for any size, and
+ * memory for page arrays follows the memory actually mapped.
  */
 int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 			 u64 iova, int access, struct rxe_mr *mr)
 {
 	bool implicit = rxe_odp_is_implicit(start, length);
+	bool hugetlb = !implicit && (access & IB_ACCESS_HUGETLB);
 	struct ib_umem_odp *umem;
 	struct rxe_odp *odp;
+	long cost = 0;
 	u64 end;
 
 	if (!IS_ENABLED(CONFIG_INFINIBAND_ON_DEMAND_PAGING))
@@ -299,15 +365,25 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 	if (!length)
 		return -EINVAL;
 	if (implicit)
-		end = TASK_SIZE;
+		end = current->mm->task_size;
 	else if (check_add_overflow(start, length, &end))
 		return -EOVERFLOW;
 
-	odp = rxe_odp_fail_alloc() ? NULL : kzalloc(sizeof(*odp), GFP_KERNEL);
-	if (!odp)
-		return -ENOMEM;
+	if (hugetlb) {
+		cost = rxe_odp_hugetlb_cost(start, end);
+		if (cost < 0)
+			return cost;
+		if (!rxe_odp_charge(cost))
+			return -ENOMEM;
+	}
 
-	if (!implicit && (access & IB_ACCESS_HUGETLB)) {
+	odp = rxe_odp_fail_alloc() ? NULL : kzalloc(sizeof(*odp), GFP_KERNEL);
+	if (!odp) {
+		rxe_odp_uncharge(cost);
+		return -ENOMEM;
+	}
+
+	if (hugetlb) {
 		umem = ib_umem_odp_get(&rxe->ib_dev, start, length, access,
 				       &rxe_odp_mni_ops);
 	} else {
@@ -321,6 +397,7 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 	}
 	if (IS_ERR(umem)) {
 		kfree(odp);
+		rxe_odp_uncharge(cost);
 		return PTR_ERR(umem);
 	}
 
@@ -333,6 +410,7 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 	INIT_DELAYED_WORK(&odp->reap_work, rxe_odp_reap_work);
 	odp->whole.umem = umem;
 	odp->whole.odp = odp;
+	odp->whole.cost = cost;
 	spin_lock_init(&odp->whole.map_lock);
 	spin_lock_init(&odp->inval_lock);
 	/* the callback's, for a hugetlb MR; a root has no notifier */
@@ -345,41 +423,6 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 	mr->state = RXE_MR_STATE_VALID;
 	mr->type = IB_MR_TYPE_USER;
 	return 0;
-}
-
-/*
- * The page arrays of all children of all ODP MRs (ib_core allocates a pfn
- * and a DMA entry per page of a child when it is created) stay below
- * 1/RXE_ODP_CHILD_MEM_SHARE of RAM: a child costs 256 KiB even when it
- * maps a single (zero) page, so without a bound a peer with an implicit
- * MR's rkey could make the kernel allocate 64 times what the memory it
- * touches costs the process. Past the bound, an access that needs a new
- * child fails with -ENOMEM.
- */
-#define RXE_ODP_CHILD_MEM_SHARE	16
-static atomic_long_t rxe_odp_child_bytes;
-
-/* The page arrays of a child over [start, end): whole pages, as ib_core. */
-static long rxe_odp_child_cost(u64 start, u64 end)
-{
-	return ((ALIGN(end, PAGE_SIZE) - ALIGN_DOWN(start, PAGE_SIZE)) >>
-		PAGE_SHIFT) * 2 * sizeof(u64);
-}
-
-static bool rxe_odp_charge_child(long cost)
-{
-	long limit = (totalram_pages() << PAGE_SHIFT) /
-		     RXE_ODP_CHILD_MEM_SHARE;
-
-	if (atomic_long_add_return(cost, &rxe_odp_child_bytes) <= limit)
-		return true;
-	atomic_long_sub(cost, &rxe_odp_child_bytes);
-	return false;
-}
-
-static void rxe_odp_uncharge_child(long cost)
-{
-	WARN_ON_ONCE(atomic_long_sub_return(cost, &rxe_odp_child_bytes) < 0);
 }
 
 /*
@@ -403,7 +446,7 @@ static void rxe_odp_unlink_child(struct rxe_odp_umem *child)
 static void rxe_odp_release_child(struct rxe_odp_umem *child)
 {
 	ib_umem_odp_release(child->umem);
-	rxe_odp_uncharge_child(child->cost);
+	rxe_odp_uncharge(child->cost);
 	/* a lookup under RCU may still be trying to take a reference */
 	kfree_rcu(child, rcu);
 }
@@ -487,6 +530,8 @@ void rxe_odp_mr_cleanup(struct rxe_mr *mr)
 	ib_umem_odp_release(odp->umem);
 	if (root)
 		mmdrop(mm);
+	else
+		rxe_odp_uncharge(odp->whole.cost);
 	mr->umem = NULL;
 	mr->odp = NULL;
 	mutex_destroy(&odp->children_lock);
@@ -519,16 +564,19 @@ static struct rxe_odp_umem *rxe_odp_new_child(struct rxe_odp *odp, u64 va)
 	unsigned long index = va >> RXE_ODP_CHILD_SHIFT;
 	u64 start = max_t(u64, (u64)index << RXE_ODP_CHILD_SHIFT, odp->start);
 	u64 end = min_t(u64, (u64)(index + 1) << RXE_ODP_CHILD_SHIFT, odp->end);
-	long cost = rxe_odp_child_cost(start, end);
+	long cost = rxe_odp_array_cost(start, end, PAGE_SHIFT);
 	struct rxe_odp_umem *child;
 	struct ib_umem_odp *umem;
 	int err;
 
 	lockdep_assert_held(&odp->children_lock);
 
+	/* a negative cost would raise the bound instead of using it up */
+	if (cost < 0)
+		return ERR_PTR(cost);
 	if (!rxe_odp_range_has_vma(odp, start, end))
 		return ERR_PTR(-EFAULT);
-	if (!rxe_odp_charge_child(cost))
+	if (!rxe_odp_charge(cost))
 		return ERR_PTR(-ENOMEM);
 	child = rxe_odp_fail_alloc() ? NULL : kzalloc(sizeof(*child), GFP_KERNEL);
 	if (!child) {
@@ -558,7 +606,7 @@ static struct rxe_odp_umem *rxe_odp_new_child(struct rxe_odp *odp, u64 va)
 out_free:
 	kfree(child);
 out_uncharge:
-	rxe_odp_uncharge_child(cost);
+	rxe_odp_uncharge(cost);
 	return ERR_PTR(err);
 }
 
@@ -596,7 +644,12 @@ static struct rxe_odp_umem *rxe_odp_get_child(struct rxe_odp *odp, u64 va,
 	rcu_read_unlock();
 	if (child)
 		return child;
-	if (va >= TASK_SIZE)
+	/*
+	 * Not TASK_SIZE: that is the current task's, and the data path runs
+	 * in whatever task a softirq interrupted or sent the packet, a
+	 * 32-bit one with a 4 GiB TASK_SIZE among them.
+	 */
+	if (va >= odp->umem->umem.owning_mm->task_size)
 		return ERR_PTR(-EFAULT);
 	if (!create)
 		return ERR_PTR(-EWOULDBLOCK);

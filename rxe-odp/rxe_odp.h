@@ -61,7 +61,7 @@ struct rxe_odp_umem {
 	spinlock_t		map_lock;
 	u64			revoke_start;
 	u64			revoke_end;
-	/* what its page arrays count against the bound of all children's */
+	/* what its page arrays count against rxe_odp_charge()'s bound */
 	long			cost;
 	/* on a list of unlinked children waiting to be released */
 	struct list_head	unused;
