@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,9 +56,13 @@ enum {
 	OP_RC_SEND_MIDDLE = 0x01,
 	OP_RC_SEND_LAST = 0x02,
 	OP_RC_SEND_ONLY = 0x04,
+	OP_RC_WRITE_ONLY = 0x0a,
 	OP_RC_READ_REQ = 0x0c,
 	OP_RC_READ_RESP_FIRST = 0x0d,
+	OP_RC_READ_RESP_MIDDLE = 0x0e,
+	OP_RC_READ_RESP_LAST = 0x0f,
 	OP_RC_READ_RESP_ONLY = 0x10,
+	OP_RC_ACK = 0x11,
 	OP_UD_SEND_ONLY = 0x64,
 };
 
@@ -143,27 +149,25 @@ static void roce_close(struct roce *r)
 }
 
 /*
- * Send BTH(@opcode, @qpn, @psn) + @ext + @payload + pad + ICRC. The ICRC
- * (rxe_icrc.c): CRC-32 seeded with 0xdebb20e3 over the IPv4 header with
- * TOS, TTL and checksum set to ones, the UDP header with its checksum set
- * to ones, the BTH with resv8a set to ones, and the rest; inverted, in
- * little-endian byte order.
+ * Build BTH(@opcode, @qpn, @psn) + @ext + @payload + pad + ICRC into @pkt
+ * (12 + 64 + 8192 + 8 bytes), as sent from UDP port @sport of r->addr;
+ * its length, or 0. The ICRC (rxe_icrc.c): CRC-32 seeded with 0xdebb20e3
+ * over the IPv4 header with TOS, TTL and checksum set to ones, the UDP
+ * header with its checksum set to ones, the BTH with resv8a set to ones,
+ * and the rest; inverted, in little-endian byte order.
  */
-static int roce_send(struct roce *r, uint8_t opcode, uint32_t qpn,
-		     uint32_t psn, const uint8_t *ext, size_t ext_len,
-		     const void *payload, size_t len)
+static size_t roce_packet(struct roce *r, uint16_t sport, uint8_t *pkt,
+			  uint8_t opcode, uint32_t qpn, uint32_t psn,
+			  const uint8_t *ext, size_t ext_len,
+			  const void *payload, size_t len)
 {
-	uint8_t pkt[12 + 64 + 8192 + 8], ph[20 + 8 + 12], *p = pkt;
-	struct sockaddr_in to = {
-		.sin_family = AF_INET, .sin_port = htons(ROCE_PORT),
-		.sin_addr.s_addr = htonl(r->dst),
-	};
+	uint8_t ph[20 + 8 + 12], *p = pkt;
 	unsigned int pad = -len & 3;
 	size_t n;
 	uint32_t crc;
 
 	if (ext_len > 64 || len > 8192)
-		return -1;
+		return 0;
 	*p++ = opcode;
 	*p++ = pad << 4;
 	p = put16(p, 0xffff);
@@ -188,7 +192,7 @@ static int roce_send(struct roce *r, uint8_t opcode, uint32_t qpn,
 	p = put16(p, 0xffff);
 	p = put32(p, r->addr);
 	p = put32(p, r->dst);
-	p = put16(p, r->sport);
+	p = put16(p, sport);
 	p = put16(p, ROCE_PORT);
 	p = put16(p, 8 + n);
 	p = put16(p, 0xffff);
@@ -200,9 +204,24 @@ static int roce_send(struct roce *r, uint8_t opcode, uint32_t qpn,
 	pkt[n - 3] = crc >> 8;
 	pkt[n - 2] = crc >> 16;
 	pkt[n - 1] = crc >> 24;
+	return n;
+}
 
-	if (sendto(r->fd, pkt, n, 0, (struct sockaddr *)&to, sizeof(to)) !=
-	    (ssize_t)n)
+/* Send roce_packet()'s packet from @r's socket. */
+static int roce_send(struct roce *r, uint8_t opcode, uint32_t qpn,
+		     uint32_t psn, const uint8_t *ext, size_t ext_len,
+		     const void *payload, size_t len)
+{
+	uint8_t pkt[12 + 64 + 8192 + 8];
+	struct sockaddr_in to = {
+		.sin_family = AF_INET, .sin_port = htons(ROCE_PORT),
+		.sin_addr.s_addr = htonl(r->dst),
+	};
+	size_t n = roce_packet(r, r->sport, pkt, opcode, qpn, psn, ext,
+			       ext_len, payload, len);
+
+	if (!n || sendto(r->fd, pkt, n, 0, (struct sockaddr *)&to,
+			 sizeof(to)) != (ssize_t)n)
 		return -1;
 	return 0;
 }
@@ -1161,6 +1180,183 @@ TEST_F(hard, o1_srq_recv_into_odp_pages_not_present)
 	munmap(dst, 2 * 4096);
 }
 
+/* tests/odp/udp_send32.c, a 32-bit process sending our packets */
+struct sender32 {
+	pid_t pid;
+	int to, from;		/* its stdin, its stdout */
+	uint16_t port;		/* its UDP source port */
+};
+
+/* 0 if it exited cleanly */
+static int sender32_stop(struct sender32 *s)
+{
+	int status;
+
+	close(s->to);
+	close(s->from);
+	if (waitpid(s->pid, &status, 0) != s->pid)
+		return -1;
+	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -1;
+}
+
+/*
+ * Whether @pid runs @path itself: binfmt_misc could hand an i386 program
+ * to an emulator (qemu-user), which is a 64-bit process.
+ */
+static bool native(pid_t pid, const char *path)
+{
+	char link[64], exe[4096];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+	n = readlink(link, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = 0;
+	return !strcmp(exe, path);
+}
+
+/*
+ * Start udp_send32 (next to this binary): 0, -1, or 1 if this kernel
+ * cannot run i386 programs natively (no CONFIG_IA32_EMULATION).
+ */
+static int sender32_start(struct sender32 *s)
+{
+	char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 32);
+	int in[2], out[2], status;
+	char *slash;
+
+	if (n <= 0)
+		return -1;
+	path[n] = 0;
+	slash = strrchr(path, '/');
+	if (!slash)
+		return -1;
+	strcpy(slash + 1, "udp_send32");
+	if (pipe(in))
+		return -1;
+	if (pipe(out)) {
+		close(in[0]);
+		close(in[1]);
+		return -1;
+	}
+	s->pid = fork();
+	if (!s->pid) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		execl(path, path, (char *)NULL);
+		_exit(errno == ENOEXEC ? 126 : 127);
+	}
+	close(in[0]);
+	close(out[1]);
+	s->to = in[1];
+	s->from = out[0];
+	/* a sender that died fails sender32_send(), not the whole test */
+	signal(SIGPIPE, SIG_IGN);
+	if (s->pid > 0 && read(s->from, &s->port, 2) == 2) {
+		if (native(s->pid, path))
+			return 0;
+		sender32_stop(s);
+		return 1;
+	}
+	close(s->to);
+	close(s->from);
+	if (s->pid < 0 || waitpid(s->pid, &status, 0) != s->pid)
+		return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 126 ? 1 : -1;
+}
+
+static int sender32_send(struct sender32 *s, const uint8_t *pkt, size_t n)
+{
+	uint16_t len = n;
+	char status;
+
+	if (write(s->to, &len, 2) != 2 || write(s->to, pkt, n) != (ssize_t)n ||
+	    read(s->from, &status, 1) != 1)
+		return -1;
+	return status ? -1 : 0;
+}
+
+
+/* Whether @len bytes at @dst become @want within WAIT_MS. */
+static bool lands(const void *dst, const void *want, size_t len)
+{
+	double end = now_s() + WAIT_MS / 1000.0;
+
+	do {
+		if (!memcmp(dst, want, len))
+			return true;
+		usleep(1000);
+	} while (now_s() < end);
+	return false;
+}
+
+/*
+ * O2: RDMA WRITEs into an implicit ODP MR, each into a 64 MiB chunk no
+ * access has touched (so with no child umem yet), at addresses above
+ * 4 GiB, one sent from this process and one from a 32-bit one. rxe runs
+ * the responder in the sender's softirq, where TASK_SIZE is the current
+ * task's: for the 32-bit sender it is 4 GiB, and rxe_odp_get_child() took
+ * the target for a kernel address and failed the WRITE with a remote
+ * access error.
+ */
+TEST_F(hard, o2_write_sent_by_a_32bit_process)
+{
+	const size_t chunk = 64 << 20;
+	struct sender32 s32;
+	struct ibv_mr *imr;
+	uint8_t ext[16], pkt[12 + 64 + 8192 + 8];
+	struct ibv_qp *a;
+	char *mem, *dst;
+	size_t n;
+	int i, ret;
+
+	mem = mmap(NULL, 3 * chunk, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	ASSERT_LE(4ULL << 30, (uintptr_t)mem);
+	imr = ibv_reg_mr(self->lp.pd, NULL, SIZE_MAX,
+			 IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+			 IBV_ACCESS_ON_DEMAND);
+	if (!imr)
+		SKIP(return, "implicit ODP MR: %s", strerror(errno));
+	ret = sender32_start(&s32);
+	if (ret > 0)
+		SKIP(return, "this kernel runs no i386 programs natively");
+	ASSERT_EQ(0, ret) TH_LOG("udp_send32 (next to this tool) did not start");
+	a = victim(self, 0, FAKE_QPN);
+	ASSERT_NE(NULL, a);
+	for (i = 0; i < 2; i++) {
+		dst = (char *)(((uintptr_t)mem + (i + 1) * chunk) &
+			       ~(uintptr_t)(chunk - 1)) + 4096;
+		fill(self->buf[0], 64, 0x21 + i);
+		reth(ext, (uintptr_t)dst, imr->rkey, 64);
+		if (!i) {
+			ASSERT_EQ(0, roce_send(&self->r, OP_RC_WRITE_ONLY,
+					       a->qp_num, PSN_A, ext, 16,
+					       self->buf[0], 64));
+		} else {
+			n = roce_packet(&self->r, s32.port, pkt,
+					OP_RC_WRITE_ONLY, a->qp_num, PSN_A + 1,
+					ext, 16, self->buf[0], 64);
+			ASSERT_LT(0, n);
+			ASSERT_EQ(0, sender32_send(&s32, pkt, n));
+		}
+		EXPECT_TRUE(lands(dst, self->buf[0], 64))
+			TH_LOG("the WRITE from the %s process did not land (QP %s)",
+			       i ? "32-bit" : "64-bit",
+			       qp_state(a) == IBV_QPS_ERR ? "in error" :
+			       "not in error");
+	}
+	EXPECT_EQ(0, sender32_stop(&s32));
+	ibv_destroy_qp(a);
+	ibv_dereg_mr(imr);
+	munmap(mem, 3 * chunk);
+}
+
 /*
  * H5: the completer used the cur_sge of a READ's WQE as it is in the
  * user's ring when the response arrives; the requester checked it only
@@ -1202,6 +1398,48 @@ TEST_F(hard, h5_read_response_after_wqe_rewrite)
 }
 
 /*
+ * An RC QP answering FAKE_QPN that has posted an RDMA READ of @len bytes
+ * into buf[0] (signaled, @wr_id), for a test to send it the responses;
+ * NULL if either step failed.
+ */
+static struct ibv_qp *read_to_fake_peer(FIXTURE_DATA(hard) *self,
+					uint32_t len, uint64_t wr_id)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)self->buf[0], .length = len,
+		.lkey = self->mr[0]->lkey,
+	};
+	struct ibv_send_wr wr = {
+		.wr_id = wr_id, .sg_list = &sge, .num_sge = 1,
+		.opcode = IBV_WR_RDMA_READ, .send_flags = IBV_SEND_SIGNALED,
+		.wr.rdma = { .remote_addr = 0x1000, .rkey = 0x1234 },
+	}, *bad;
+	struct ibv_qp *a = victim(self, 0, FAKE_QPN);
+
+	if (a && ibv_post_send(a, &wr, &bad)) {
+		ibv_destroy_qp(a);
+		return NULL;
+	}
+	/* the READ request is out before the responses come */
+	usleep(100 * 1000);
+	return a;
+}
+
+/* The READ of read_to_fake_peer() completes as @wr_id with @status. */
+static void expect_read_wc(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(hard) *self, uint64_t wr_id,
+			   enum ibv_wc_status status)
+{
+	struct ibv_wc wc;
+
+	ASSERT_EQ(1, wait_wc(self->cq[0], &wc, WAIT_MS))
+		TH_LOG("no completion for the READ");
+	EXPECT_EQ(wr_id, wc.wr_id);
+	EXPECT_EQ(status, wc.status)
+		TH_LOG("the READ completed with %s", ibv_wc_status_str(wc.status));
+}
+
+/*
  * F3: RDMA READ responses that break the protocol. A READ RESPONSE ONLY
  * whose AETH is a NAK; one that carries fewer bytes than the READ asked
  * for, followed by a second (a duplicate PSN); a READ RESPONSE FIRST at
@@ -1215,23 +1453,11 @@ static void bad_read_response(struct __test_metadata *_metadata,
 			      uint8_t syndrome, size_t len, bool again)
 {
 	static char data[64];
-	struct ibv_sge sge = {
-		.addr = (uintptr_t)self->buf[0], .length = sizeof(data),
-		.lkey = self->mr[0]->lkey,
-	};
-	struct ibv_send_wr wr = {
-		.wr_id = 0xf3, .sg_list = &sge, .num_sge = 1,
-		.opcode = IBV_WR_RDMA_READ, .send_flags = IBV_SEND_SIGNALED,
-		.wr.rdma = { .remote_addr = 0x1000, .rkey = 0x1234 },
-	}, *bad;
 	struct ibv_qp *a;
-	struct ibv_wc wc;
 	uint8_t ext[4];
 
-	a = victim(self, 0, FAKE_QPN);
+	a = read_to_fake_peer(self, sizeof(data), 0xf3);
 	ASSERT_NE(NULL, a);
-	ASSERT_EQ(0, ibv_post_send(a, &wr, &bad));
-	usleep(100 * 1000);
 	fill(data, sizeof(data), 3);
 	aeth(ext, syndrome, 1);
 	ASSERT_EQ(0, roce_send(&self->r, opcode, a->qp_num, PSN_A, ext, 4,
@@ -1239,11 +1465,7 @@ static void bad_read_response(struct __test_metadata *_metadata,
 	if (again)
 		ASSERT_EQ(0, roce_send(&self->r, opcode, a->qp_num, PSN_A, ext,
 				       4, data, len));
-	ASSERT_EQ(1, wait_wc(self->cq[0], &wc, WAIT_MS))
-		TH_LOG("no completion for the READ");
-	EXPECT_EQ(0xf3, wc.wr_id);
-	EXPECT_EQ(IBV_WC_BAD_RESP_ERR, wc.status)
-		TH_LOG("the READ completed with %s", ibv_wc_status_str(wc.status));
+	expect_read_wc(_metadata, self, 0xf3, IBV_WC_BAD_RESP_ERR);
 	ibv_destroy_qp(a);
 }
 
@@ -1264,6 +1486,87 @@ TEST_F(hard, f3_read_response_first_at_last_psn)
 {
 	bad_read_response(_metadata, self, OP_RC_READ_RESP_FIRST, 0x1f, 32,
 			  true);
+}
+
+/*
+ * F4: a READ of three packets whose reply fails after the first one: the
+ * responder sends READ RESPONSE FIRST, then a NAK (remote access error).
+ * Our responder gives the NAK the PSN it would have sent next; upstream
+ * 7.2's gives it the READ request's PSN, older than what the requester
+ * expects by then, and the completer dropped it as a stale duplicate: the
+ * READ was retried until IBV_WC_RETRY_EXC_ERR. Both NAKs must end the READ
+ * with IBV_WC_REM_ACCESS_ERR.
+ */
+static void read_nak_mid_reply(struct __test_metadata *_metadata,
+			       FIXTURE_DATA(hard) *self, uint32_t nak_psn)
+{
+	static char data[MTU];
+	struct ibv_qp *a;
+	uint8_t ext[4];
+
+	a = read_to_fake_peer(self, 3 * MTU, 0xf4);
+	ASSERT_NE(NULL, a);
+	fill(data, sizeof(data), 4);
+	/* FIRST carries an AETH too (an ACK; no credits) */
+	aeth(ext, 0x1f, 1);
+	ASSERT_EQ(0, roce_send(&self->r, OP_RC_READ_RESP_FIRST, a->qp_num,
+			       PSN_A, ext, 4, data, sizeof(data)));
+	/* NAK, remote access error */
+	aeth(ext, 0x62, 1);
+	ASSERT_EQ(0, roce_send(&self->r, OP_RC_ACK, a->qp_num, nak_psn, ext, 4,
+			       NULL, 0));
+	expect_read_wc(_metadata, self, 0xf4, IBV_WC_REM_ACCESS_ERR);
+	EXPECT_EQ(0, memcmp(self->buf[0], data, sizeof(data)));
+	ibv_destroy_qp(a);
+}
+
+TEST_F(hard, f4_read_nak_mid_reply_with_next_psn)
+{
+	read_nak_mid_reply(_metadata, self, PSN_A + 1);
+}
+
+TEST_F(hard, f4_read_nak_mid_reply_with_request_psn)
+{
+	read_nak_mid_reply(_metadata, self, PSN_A);
+}
+
+/*
+ * F4, the other side: NAKs that do not belong to the READ in progress
+ * leave it alone. After READ RESPONSE FIRST: a remote-access NAK with a
+ * PSN before the READ's, a PSN sequence error NAK with the READ's first
+ * PSN, an RNR NAK with it; then MIDDLE and LAST complete the READ.
+ */
+TEST_F(hard, f4_stale_naks_leave_the_read_alone)
+{
+	static char data[3 * MTU];
+	const struct { uint32_t psn; uint8_t syndrome; } stale[] = {
+		{ PSN_A - 1, 0x62 },	/* remote access error */
+		{ PSN_A, 0x60 },	/* PSN sequence error */
+		{ PSN_A, 0x20 },	/* RNR */
+	};
+	struct ibv_qp *a;
+	uint8_t ext[4];
+	unsigned int i;
+
+	a = read_to_fake_peer(self, 3 * MTU, 0xf5);
+	ASSERT_NE(NULL, a);
+	fill(data, sizeof(data), 5);
+	aeth(ext, 0x1f, 1);
+	ASSERT_EQ(0, roce_send(&self->r, OP_RC_READ_RESP_FIRST, a->qp_num,
+			       PSN_A, ext, 4, data, MTU));
+	for (i = 0; i < sizeof(stale) / sizeof(stale[0]); i++) {
+		aeth(ext, stale[i].syndrome, 1);
+		ASSERT_EQ(0, roce_send(&self->r, OP_RC_ACK, a->qp_num,
+				       stale[i].psn, ext, 4, NULL, 0));
+	}
+	ASSERT_EQ(0, roce_send(&self->r, OP_RC_READ_RESP_MIDDLE, a->qp_num,
+			       PSN_A + 1, NULL, 0, data + MTU, MTU));
+	aeth(ext, 0x1f, 1);
+	ASSERT_EQ(0, roce_send(&self->r, OP_RC_READ_RESP_LAST, a->qp_num,
+			       PSN_A + 2, ext, 4, data + 2 * MTU, MTU));
+	expect_read_wc(_metadata, self, 0xf5, IBV_WC_SUCCESS);
+	EXPECT_EQ(0, memcmp(self->buf[0], data, sizeof(data)));
+	ibv_destroy_qp(a);
 }
 
 /*
