@@ -84,7 +84,13 @@ KSFT_DIR = $(shell bash -c ". $(TOP)/ci/lib/common.sh && linux_source_tree")/too
 test-tools: $(TEST_BIN)/odp_invalidate $(TEST_BIN)/odp_verbs $(TEST_BIN)/odp_prefetch \
 	$(TEST_BIN)/odp_bench $(TEST_BIN)/odp_p2p $(TEST_BIN)/odp_dax $(TEST_BIN)/odp_hmm \
 	$(TEST_BIN)/odp_torture $(TEST_BIN)/odp_prefetch_hold $(TEST_BIN)/odp_stall \
-	$(TEST_BIN)/rxe_hardening fuzz-tools
+	$(TEST_BIN)/rxe_hardening $(TEST_BIN)/udp_send32 $(TEST_BIN)/mpi_check fuzz-tools
+
+# tests/clients: programs the real-clients suite (tests/guest/test_clients.py)
+# runs through the middleware they are written for
+$(TEST_BIN)/mpi_check: $(TOP)/tests/clients/mpi_check.c
+	@mkdir -p $(TEST_BIN)
+	mpicc $(TEST_CFLAGS) -o $@ $<
 
 # The fuzzers of tests/fuzz (make check runs a minute of each, make fuzz longer)
 FUZZ_SRC := $(TOP)/tests/fuzz/fuzz_common.c $(TOP)/tests/fuzz/fuzz_common.h \
@@ -105,6 +111,13 @@ $(TEST_BIN)/%: $(TOP)/tests/odp/%.c $(TOP)/tests/odp/rdma_loop.c $(TOP)/tests/od
 # writes into our provider's rings through its structs
 $(TEST_BIN)/rxe_hardening: $(TOP)/userspace-provider/rxe_odp.h \
 	$(TOP)/userspace-provider/rxe_odp_abi.h
+
+# rxe_hardening's 32-bit packet sender: freestanding, so that no i386
+# libc is needed to build it
+$(TEST_BIN)/udp_send32: $(TOP)/tests/odp/udp_send32.c
+	@mkdir -p $(TEST_BIN)
+	$(CC) -m32 -O2 -Wall -Wextra -nostdlib -static -ffreestanding -fno-pic \
+		-fno-stack-protector -o $@ $<
 
 # ci/vm/insn: a QEMU plugin (loaded by ci/vm/run --insn-phases) and the
 # guest's phase marker, into build/qemu/

@@ -33,10 +33,27 @@ def port_counter(dev, name):
         return int(f.read())
 
 
-def run(cmd, timeout=120, check=True):
-    """Run a command, return CompletedProcess with text output."""
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+def run(cmd, timeout=120, check=True, env=None):
+    """Run a command (in env, if given), return CompletedProcess with text
+    output."""
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                         env=env)
     if check and res.returncode:
         raise AssertionError('%s exited %d\nstdout:\n%s\nstderr:\n%s' %
                              (' '.join(cmd), res.returncode, res.stdout, res.stderr))
     return res
+
+
+def wait_listening(port, timeout=30):
+    """Wait until a TCP socket listens on port (a test server's control socket)."""
+    needle = ':%04X' % port
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+            with open(table) as f:
+                for line in f.readlines()[1:]:
+                    fields = line.split()
+                    if fields[1].endswith(needle) and fields[3] == '0A':
+                        return
+        time.sleep(0.1)
+    raise AssertionError('nothing listens on TCP port %d after %ds' % (port, timeout))

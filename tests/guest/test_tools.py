@@ -13,25 +13,10 @@ import time
 
 import pytest
 
-from conftest import port_counter, run
+from conftest import port_counter, run, wait_listening
 
 PERFTEST_PORT = 18515
 MSG_SIZE = 65536
-
-
-def wait_listening(port, timeout=30):
-    """Wait until a TCP socket listens on port (perftest's server side)."""
-    needle = ':%04X' % port
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for table in ('/proc/net/tcp', '/proc/net/tcp6'):
-            with open(table) as f:
-                for line in f.readlines()[1:]:
-                    fields = line.split()
-                    if fields[1].endswith(needle) and fields[3] == '0A':
-                        return
-        time.sleep(0.1)
-    raise AssertionError('nothing listens on TCP port %d after %ds' % (port, timeout))
 
 
 # perftest calibrates the cycle counter against gettimeofday() and gives up
