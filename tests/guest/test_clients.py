@@ -29,7 +29,7 @@ import subprocess
 
 import pytest
 
-from conftest import port_counter, run, wait_listening
+from guestlib import port_counter, run, wait_listening
 
 UCX_PORT = 13370
 UCX_ENV = {'UCX_NET_DEVICES': 'rxe0:1'}

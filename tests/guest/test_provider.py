@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import run
+from guestlib import run
 from test_tools import client_server
 
 PROVIDER = os.path.abspath('build/provider/librxe_odp')

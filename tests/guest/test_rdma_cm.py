@@ -13,15 +13,13 @@ The stock module is the control: rdma_cm traffic works there too, and
 perftest's --odp must fail there (it has no ODP).
 """
 import json
-import os
 import re
-import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import port_counter, run, wait_listening
+from guestlib import gid_index_of, kill_group, port_counter, run, wait_listening
 
 CM_NETDEV = 'rxecm0'
 CM_DEV = 'rxecm'
@@ -33,21 +31,6 @@ PERFTEST_PORT = 18515
 CONNECT_TRIES = 30
 
 
-def cm_gid_ready(dev, addr):
-    """Whether dev has a RoCE v2 GID for addr (an IPv4-mapped one)."""
-    want = '0000:0000:0000:0000:0000:ffff:%02x%02x:%02x%02x' % tuple(
-        int(x) for x in addr.split('.'))
-    gids = '/sys/class/infiniband/%s/ports/1/gids' % dev
-    for index in os.listdir(gids):
-        try:
-            with open(os.path.join(gids, index)) as f:
-                if f.read().strip() == want:
-                    return True
-        except OSError:
-            pass
-    return False
-
-
 def cm_link_add():
     run(['modprobe', 'dummy'])
     run(['ip', 'link', 'add', CM_NETDEV, 'type', 'dummy'])
@@ -55,7 +38,7 @@ def cm_link_add():
     run(['ip', 'link', 'set', CM_NETDEV, 'up'])
     run(['rdma', 'link', 'add', CM_DEV, 'type', 'rxe', 'netdev', CM_NETDEV])
     deadline = time.monotonic() + 30
-    while not cm_gid_ready(CM_DEV, CM_ADDR):
+    while gid_index_of(CM_DEV, CM_ADDR) is None:
         assert time.monotonic() < deadline, 'no GID for %s on %s' % (CM_ADDR, CM_DEV)
         time.sleep(0.2)
 
@@ -72,17 +55,6 @@ def cm_link(rdma_dev):
         yield CM_DEV
     finally:
         cm_link_del()
-
-
-def kill_group(server):
-    """Kill a server and what it forked (fio's jobs, qperf's per-client
-    children): a process left behind keeps its rxe device open, and `rdma
-    link del` then waits for it for ever (rxe cannot disassociate a user
-    context)."""
-    try:
-        os.killpg(server.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def server_client(server_cmd, client_cmd, timeout=120):

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import run
+from guestlib import run
 
 HOLD = os.path.abspath('build/tests/odp_prefetch_hold')
 # 8 calls of 64 MiB: seconds of prefetch work in the bench guest

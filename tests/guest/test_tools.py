@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import port_counter, run, wait_listening
+from guestlib import port_counter, run, wait_listening
 
 PERFTEST_PORT = 18515
 MSG_SIZE = 65536
