@@ -41,6 +41,18 @@ def run_dir(kernel):
     return os.path.join(BUILD, 'vm', 'check-%s' % kernel)
 
 
+# ci/check's two-guest run (ci/vm/run-wire, tests/wire), on the stock kernel
+WIRE_KERNEL = 'stock'
+WIRE_SIDES = ('a', 'b')
+
+
+def wire_runs():
+    """The run folders of the wire's two guests, if ci/check ran them."""
+    if WIRE_KERNEL not in kernels():
+        return []
+    return [os.path.join(BUILD, 'vm', 'wire-%s-%s' % (WIRE_KERNEL, side)) for side in WIRE_SIDES]
+
+
 class GuestResult:
     """One test result recorded inside a guest."""
 
@@ -219,12 +231,28 @@ def guest_results(kernel):
     return results
 
 
+def wire_results():
+    """Every result of both sides of the wire run."""
+    results = []
+    for rdir in wire_runs():
+        name = os.path.basename(rdir)
+        try:
+            for res in junit_results(os.path.join(rdir, 'out', 'wire.xml')):
+                res.name = '%s/%s' % (name, res.name)
+                results.append(res)
+        except (OSError, ET.ParseError) as exc:
+            results.append(GuestResult(name, 'error', 'no results: %s' % exc))
+    return results
+
+
 def pytest_generate_tests(metafunc):
     if 'guest_result' in metafunc.fixturenames:
-        results = [r for k in kernels() for r in guest_results(k)]
+        results = [r for k in kernels() for r in guest_results(k)] + wire_results()
         metafunc.parametrize('guest_result', results, ids=[r.name for r in results])
     if 'check_kernel' in metafunc.fixturenames and 'base' not in metafunc.fixturenames:
         metafunc.parametrize('check_kernel', kernels())
+    if 'wire_run' in metafunc.fixturenames:
+        metafunc.parametrize('wire_run', wire_runs(), ids=[os.path.basename(r) for r in wire_runs()])
     if 'tool_run' in metafunc.fixturenames:
         runs = [(k, name, problems) for k in kernels() for name, problems in tool_runs(k)]
         metafunc.parametrize('tool_run', runs, ids=['%s/%s' % r[:2] for r in runs])

@@ -9,12 +9,9 @@ from conftest import RDMA_CORE_RUNS, kernels, rdma_core_results, run_dir, tap_re
 STATUS_ORDER = ('passed', 'xpass', 'skipped', 'xfail', 'failed', 'error')
 
 
-def test_vm_run_is_clean(check_kernel):
-    """The guest booted, ran everything, shut down, and its kernel logged no
-    BUG/WARNING/Oops/lockdep/atomic-sleep report."""
-    rdir = run_dir(check_kernel)
+def assert_run_clean(rdir, what):
     if not os.path.isdir(rdir):
-        pytest.fail('%s missing: ci/check did not run the %s kernel' % (rdir, check_kernel))
+        pytest.fail('%s missing: ci/check did not run %s' % (rdir, what))
     problems = []
     for name in ('error', 'kernel-reports.txt'):
         path = os.path.join(rdir, name)
@@ -24,6 +21,18 @@ def test_vm_run_is_clean(check_kernel):
     with open(os.path.join(rdir, 'exit-code')) as f:
         code = int(f.read())
     assert not problems and code == 0, 'ci/vm/run exited %d:\n%s' % (code, '\n'.join(problems))
+
+
+def test_vm_run_is_clean(check_kernel):
+    """The guest booted, ran everything, shut down, and its kernel logged no
+    BUG/WARNING/Oops/lockdep/atomic-sleep report."""
+    assert_run_clean(run_dir(check_kernel), 'the %s kernel' % check_kernel)
+
+
+def test_wire_run_is_clean(wire_run):
+    """Each of the two guests on the wire (tests/wire) ran its side of the
+    suite to the end, with a clean kernel log."""
+    assert_run_clean(wire_run, 'the two-guest suite')
 
 
 def test_tool_run_complete(tool_run):
