@@ -256,3 +256,18 @@ def pytest_generate_tests(metafunc):
     if 'tool_run' in metafunc.fixturenames:
         runs = [(k, name, problems) for k in kernels() for name, problems in tool_runs(k)]
         metafunc.parametrize('tool_run', runs, ids=['%s/%s' % r[:2] for r in runs])
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The real-clients table (client_table.py), before pytest's summary."""
+    from client_table import table
+
+    results = [r for k in kernels() for r in guest_results(k)]
+    for title, rows in (
+            ('real clients in one guest (tests/guest), by kernel', table(results, kernels())),
+            ('two guests on a wire (tests/wire): side a runs ours, side b stock, then ours',
+             table(wire_results(), [os.path.basename(r) for r in wire_runs()]))):
+        if rows:
+            terminalreporter.write_sep('=', title)
+            for line in rows:
+                terminalreporter.write_line(line)
