@@ -40,6 +40,7 @@
 #include <linux/magic.h>
 #include <linux/memremap.h>
 #include <linux/sched/mm.h>
+#include <linux/userfaultfd_k.h>
 #include <net/netlink.h>
 #include <rdma/restrack.h>
 
@@ -827,6 +828,50 @@ static bool rxe_odp_range_refused(struct mm_struct *mm, u64 start, u64 end)
 }
 
 /*
+ * Whether [start, end) has a VMA registered with userfaultfd. A fault
+ * there may need the process's handler, which hmm_range_fault() cannot
+ * wait for: it faults without FAULT_FLAG_ALLOW_RETRY, so userfaultfd fails
+ * the fault (SIGBUS), and a CONFIG_DEBUG_VM kernel logs a stack dump for
+ * each one.
+ */
+static bool rxe_odp_range_uffd(struct mm_struct *mm, u64 start, u64 end)
+{
+	struct vm_area_struct *vma;
+
+	lockdep_assert_held(&mm->mmap_lock);
+	for (vma = find_vma(mm, start); vma && vma->vm_start < end;
+	     vma = find_vma(mm, vma->vm_end))
+		if (userfaultfd_armed(vma))
+			return true;
+	return false;
+}
+
+/*
+ * @range, which asks for a fault, looked up without faulting: its pages
+ * must all be present, and writable if it asks for that; -EFAULT if one is
+ * missing or write-protected, as the fault would have needed the handler.
+ */
+static int rxe_odp_lookup_present(struct hmm_range *range)
+{
+	unsigned long want = range->default_flags &
+			     (HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE);
+	unsigned long npfns = (range->end - range->start) >> PAGE_SHIFT;
+	unsigned long i;
+	int ret;
+
+	range->default_flags = 0;
+	ret = hmm_range_fault(range);
+	range->default_flags = want;
+	if (ret)
+		return ret;
+	/* the request bits are the bits of the answer (linux/hmm.h) */
+	for (i = 0; i < npfns; i++)
+		if ((range->hmm_pfns[i] & want) != want)
+			return -EFAULT;
+	return 0;
+}
+
+/*
  * The pages of @look (after the ones a fault needs: see
  * RXE_ODP_LOOK_AHEAD) that the CPU page tables have, in the same
  * notifier sequence as the fault, or none. hmm_range_fault() without
@@ -878,6 +923,9 @@ static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
 	mmap_read_lock(mm);
 	if (rxe_odp_range_refused(mm, range->start, range->end))
 		ret = -EFAULT;
+	else if (range->default_flags &&
+		 rxe_odp_range_uffd(mm, range->start, range->end))
+		ret = rxe_odp_lookup_present(range);
 	else
 		ret = hmm_range_fault(range);
 	if (!ret) {
