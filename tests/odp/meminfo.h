@@ -1,10 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Kernel memory from /proc/meminfo, for the ODP tools' memory bounds. */
+/*
+ * Kernel memory from /proc/meminfo, for the ODP tools' memory bounds, a
+ * process's resident pages, and whether there is swap.
+ */
 #ifndef ODP_MEMINFO_H
 #define ODP_MEMINFO_H
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /*
  * Slab + VmallocUsed in bytes, or -1: where the kernel keeps what it
@@ -29,6 +36,39 @@ static inline long long kernel_memory(void)
 	}
 	fclose(f);
 	return found == 2 ? total : -1;
+}
+
+/* Whether the kernel has swap (tests/guest/run-all sets up zram). */
+static inline bool have_swap(void)
+{
+	FILE *f = fopen("/proc/swaps", "r");
+	char line[256];
+	int lines = 0;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		lines++;
+	fclose(f);
+	/* a header, then a line per swap area */
+	return lines > 1;
+}
+
+/* Resident pages of [p, p + len), by mincore(); (size_t)-1 on error. */
+static inline size_t resident(const char *p, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t i, n = 0, pages = len / page;
+	unsigned char *vec = calloc(pages, 1);
+
+	if (!vec || mincore((void *)p, len, vec)) {
+		free(vec);
+		return (size_t)-1;
+	}
+	for (i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	free(vec);
+	return n;
 }
 
 #endif

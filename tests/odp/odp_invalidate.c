@@ -5,7 +5,8 @@
  *
  * RDMA on On-Demand Paging MRs while the kernel takes the pages away:
  * munmap + mmap, MADV_DONTNEED, mremap, mprotect, fork + COW, NUMA
- * migration with move_pages(), THP split, and a storm of invalidations
+ * migration with move_pages(), THP split, swap-out (MADV_PAGEOUT), KSM
+ * merging, userfaultfd, and a storm of invalidations
  * racing with RDMA WRITE/READ/atomics; and teardown while faults are in
  * flight (MR dereg, QP destroy, process exit). Every case checks the data, or the
  * exact completion status, and that faults/invalidations really happened
@@ -17,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <numa.h>
 #include <numaif.h>
 #include <pthread.h>
@@ -24,12 +26,16 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/userfaultfd.h>
 
 #include "clock.h"
 #include "kselftest_harness.h"
+#include "meminfo.h"
 #include "pattern.h"
 #include "rdma_loop.h"
 
@@ -887,6 +893,273 @@ TEST_F_TIMEOUT(odp, dontneed_race_cpu_sees_rdma, 120)
 	ASSERT_LT(100, atomic_load(&d.drops));
 	/* giving up must not mean no progress */
 	ASSERT_LT(0, ok);
+}
+
+/* MADV_PAGEOUT of the whole buffer; how many pages stayed resident. */
+static size_t page_out(struct _test_data_odp *self)
+{
+	if (madvise(self->buf, BUF_LEN, MADV_PAGEOUT))
+		return (size_t)-1;
+	return resident(self->buf, BUF_LEN);
+}
+
+/*
+ * Swap: MADV_PAGEOUT writes the pages to swap and frees them while the MR
+ * maps them (ODP holds no reference, so reclaim may take them). RDMA READ
+ * faults back exactly what the CPU wrote; RDMA WRITE into pages swapped
+ * back in for reading (still in the swap cache, clean) and into pages out
+ * in swap is what the CPU reads, after another trip through swap too; a
+ * pinned MR over the same pages keeps them in memory.
+ */
+TEST_F_TIMEOUT(odp, swap_pageout, 120)
+{
+	size_t pages = BUF_LEN / self->page, left;
+	long long inval, faults;
+	struct ibv_mr *pin;
+
+	if (variant->kind == MEM_HUGETLB)
+		SKIP(return, "hugetlb pages are not swapped");
+	if (!have_swap())
+		SKIP(return, "no swap (tests/guest/run-all sets up zram)");
+	pattern_fill(self->buf, 0, BUF_LEN, 30);
+	/* every page mapped into the MR */
+	ASSERT_EQ(IBV_WC_SUCCESS, read_all(self));
+	inval = counter(self, "odp_invalidations");
+	left = page_out(self);
+	TH_LOG("%zu of %zu pages still resident after MADV_PAGEOUT", left, pages);
+	ASSERT_GT(pages / 2, left);
+	ASSERT_LT(inval, counter(self, "odp_invalidations"));
+
+	faults = counter(self, "odp_faults");
+	memset(self->local, 0, BUF_LEN);
+	ASSERT_EQ(IBV_WC_SUCCESS, read_all(self));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, BUF_LEN, 30));
+	ASSERT_LT(faults, counter(self, "odp_faults"));
+	/* the pages were read back in: now written, then out again */
+	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 31));
+	ASSERT_GT(pages / 2, page_out(self));
+	ASSERT_EQ(-1, pattern_bad(self->buf, 0, BUF_LEN, 31));
+	/* written while out in swap, then out again */
+	ASSERT_GT(pages / 2, page_out(self));
+	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 32));
+	ASSERT_GT(pages / 2, page_out(self));
+	ASSERT_EQ(-1, pattern_bad(self->buf, 0, BUF_LEN, 32));
+	ASSERT_EQ(-1, cpu_rdma_mismatch(self, 0, BUF_LEN, 33));
+
+	if (variant->kind != MEM_ANON)
+		return;
+	/* the contrast: pinned anonymous pages are not paged out */
+	pin = rdma_loop_reg(&self->lp, self->buf, BUF_LEN, 0);
+	ASSERT_NE(NULL, pin);
+	left = page_out(self);
+	ASSERT_EQ(0, ibv_dereg_mr(pin));
+	ASSERT_EQ(pages, left);
+}
+
+#define KSM_DIR	"/sys/kernel/mm/ksm/"
+
+/* A KSM knob's value, or -1 if the kernel has no KSM. */
+static long ksm_get(const char *knob)
+{
+	char path[128];
+	long val = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), KSM_DIR "%s", knob);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &val) != 1)
+		val = -1;
+	fclose(f);
+	return val;
+}
+
+static int ksm_set(const char *knob, long val)
+{
+	char path[128];
+	int ok;
+	FILE *f;
+
+	snprintf(path, sizeof(path), KSM_DIR "%s", knob);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	ok = fprintf(f, "%ld", val) > 0;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* Pages of this process that KSM has merged. */
+static long ksm_merging_pages(void)
+{
+	FILE *f = fopen("/proc/self/ksm_merging_pages", "r");
+	long n = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &n) != 1)
+		n = -1;
+	fclose(f);
+	return n;
+}
+
+/* Offset of the first byte of [p, p + len) that is not @c, or -1. */
+static long not_byte(const char *p, size_t len, char c)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != c)
+			return i;
+	return -1;
+}
+
+/*
+ * KSM: ksmd merges pages of equal contents into one write-protected page
+ * while the MR maps them. RDMA READ sees the merged pages; an RDMA WRITE
+ * into one of them must break the sharing for that page only: written
+ * through the shared page, it would change every page merged with it.
+ */
+TEST_F_TIMEOUT(odp, ksm_merge_then_write, 120)
+{
+	size_t len = BUF_LEN / 4, pages = len / self->page;
+	size_t at = pages / 2 * self->page;
+	long run, scan, sleep_ms, merged = 0, bad_read, bad_other;
+	int st_read, st_write;
+	long long inval;
+	double deadline;
+
+	if (variant->kind != MEM_ANON)
+		SKIP(return, "KSM merges private anonymous pages: anon");
+	run = ksm_get("run");
+	if (run < 0)
+		SKIP(return, "no KSM in this kernel");
+	memset(self->buf, 0x5a, len);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_read_back(&self->lp, self->lmr, self->local, self->mr,
+				      self->buf, 0, len, XFER));
+	inval = counter(self, "odp_invalidations");
+	scan = ksm_get("pages_to_scan");
+	sleep_ms = ksm_get("sleep_millisecs");
+	ASSERT_EQ(0, madvise(self->buf, len, MADV_MERGEABLE));
+	ASSERT_EQ(0, ksm_set("pages_to_scan", 1000));
+	ASSERT_EQ(0, ksm_set("sleep_millisecs", 10));
+	ASSERT_EQ(0, ksm_set("run", 1));
+	deadline = now_s() + 60;
+	while (now_s() < deadline && (merged = ksm_merging_pages()) < (long)pages / 2)
+		usleep(100 * 1000);
+
+	memset(self->local, 0, len);
+	st_read = rdma_loop_read_back(&self->lp, self->lmr, self->local, self->mr,
+				      self->buf, 0, len, XFER);
+	bad_read = not_byte(self->local, len, 0x5a);
+	st_write = rdma_loop_write_pattern(&self->lp, self->lmr, self->local,
+					   self->mr, self->buf, at, self->page,
+					   self->page, 33);
+	bad_other = not_byte(self->buf, at, 0x5a);
+	if (bad_other == -1) {
+		bad_other = not_byte(self->buf + at + self->page,
+				     len - at - self->page, 0x5a);
+		if (bad_other != -1)
+			bad_other += at + self->page;
+	}
+
+	/* KSM back as it was before the asserts can return */
+	madvise(self->buf, len, MADV_UNMERGEABLE);
+	ksm_set("run", run);
+	ksm_set("pages_to_scan", scan);
+	ksm_set("sleep_millisecs", sleep_ms);
+
+	TH_LOG("%ld of %zu pages merged", merged, pages);
+	ASSERT_LE((long)pages / 2, merged);
+	ASSERT_LT(inval, counter(self, "odp_invalidations"));
+	ASSERT_EQ(IBV_WC_SUCCESS, st_read);
+	ASSERT_EQ(-1, bad_read);
+	ASSERT_EQ(IBV_WC_SUCCESS, st_write);
+	ASSERT_EQ(-1, pattern_bad(self->buf + at, at, self->page, 33));
+	ASSERT_EQ(-1, bad_other) TH_LOG("the WRITE changed a page merged with its target");
+}
+
+/* A userfaultfd over [addr, addr + len) in @mode (UFFDIO_REGISTER_MODE_*). */
+static int uffd_register(void *addr, size_t len, __u64 mode)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)addr, .len = len },
+		.mode = mode,
+	};
+	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, UFFDIO_API, &api) || ioctl(fd, UFFDIO_REGISTER, &reg)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * userfaultfd: a page whose fault needs the process's handler (missing
+ * mode, or write-protect mode for a write) cannot be faulted from the
+ * kernel's side: the access gets a remote access error at once, nothing
+ * waits for a handler that is never asked, and once the range is
+ * unregistered RDMA works there again. rxe looks such ranges up without
+ * faulting: before, it asked the mm to fault them, which only failed, and
+ * a CONFIG_DEBUG_VM kernel logged a stack dump ("FAULT_FLAG_ALLOW_RETRY
+ * missing") for every such access.
+ */
+TEST_F(odp, userfaultfd_needs_user_space)
+{
+	struct uffdio_writeprotect wp = { .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+	char *at = self->buf + BUF_LEN / 2;
+	struct uffd_msg msg;
+	int fd;
+
+	if (variant->kind != MEM_ANON)
+		SKIP(return, "anon: userfaultfd's missing and write-protect modes");
+	/* missing mode: the pages are not there, only the handler could fill them */
+	ASSERT_EQ(0, madvise(at, XFER, MADV_DONTNEED));
+	fd = uffd_register(at, XFER, UFFDIO_REGISTER_MODE_MISSING);
+	if (fd < 0)
+		SKIP(return, "userfaultfd: %s", strerror(errno));
+	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  rdma_loop_write(&self->lp, self->lmr, self->local, self->mr,
+				  at, XFER));
+	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  rdma_loop_read(&self->lp, self->lmr, self->local, self->mr,
+				 at, XFER));
+	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+	/* the handler was never asked */
+	ASSERT_EQ(-1, read(fd, &msg, sizeof(msg)));
+	ASSERT_EQ(EAGAIN, errno);
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(-1, cpu_rdma_mismatch(self, at - self->buf, XFER, 34));
+
+	/*
+	 * write-protect mode: READ works, WRITE needs the handler. The range
+	 * holds seed 35's pattern, which cpu_rdma_mismatch() wrote last.
+	 */
+	fd = uffd_register(at, XFER, UFFDIO_REGISTER_MODE_WP);
+	if (fd < 0)
+		SKIP(return, "userfaultfd write-protect: %s", strerror(errno));
+	wp.range.start = (uintptr_t)at;
+	wp.range.len = XFER;
+	ASSERT_EQ(0, ioctl(fd, UFFDIO_WRITEPROTECT, &wp));
+	memset(self->local, 0, XFER);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_read(&self->lp, self->lmr, self->local, self->mr,
+				 at, XFER));
+	ASSERT_EQ(-1, pattern_bad(self->local, at - self->buf, XFER, 35));
+	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR,
+		  rdma_loop_write(&self->lp, self->lmr, self->local, self->mr,
+				  at, XFER));
+	ASSERT_EQ(0, rdma_loop_connect(&self->lp));
+	/* what the CPU wrote last is still there */
+	ASSERT_EQ(-1, pattern_bad(at, at - self->buf, XFER, 35));
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(-1, cpu_rdma_mismatch(self, at - self->buf, XFER, 36));
 }
 
 TEST_HARNESS_MAIN

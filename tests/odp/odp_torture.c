@@ -17,6 +17,8 @@
  *   hmm       device-private migration with test_hmm (/dev/hmm_dmirror0)
  *   dax       fallocate(PUNCH_HOLE) and truncate + re-extend of the file
  *             given with --dax-file (MAP_SHARED, FS-DAX when MAP_SYNC works)
+ *   swap      madvise(MADV_PAGEOUT): the pages go out to swap (zram in the
+ *             bench guest) and RDMA faults them back in
  * Default: every migrator that applies; the others are named with the
  * reason they are skipped.
  *
@@ -28,7 +30,8 @@
  * that destroy data (dontneed on private memory, dax) or forbid writes
  * (mprotect) lock the blocks they change, check what the kernel left
  * there (zeroes, or the old data), and re-initialise the blocks before
- * unlocking them; numa, hmm and fork never lock: RDMA races with them.
+ * unlocking them; numa, hmm, fork and swap never lock: RDMA races with
+ * them.
  *
  * Configurations: "anon" (private anonymous buffer), and "dax" (or "file"
  * when the file is not on a DAX mount) with --dax-file. Output is TAP,
@@ -69,6 +72,7 @@
 #include <linux/types.h>
 
 #include "clock.h"
+#include "meminfo.h"
 #include "rdma_loop.h"
 
 #ifndef MAP_SHARED_VALIDATE
@@ -111,7 +115,7 @@ static const char *const op_name[OP_NR] = {
 };
 
 enum mig_id { MIG_NUMA, MIG_DONTNEED, MIG_MPROTECT, MIG_FORK, MIG_HMM,
-	      MIG_DAX, MIG_NR };
+	      MIG_DAX, MIG_SWAP, MIG_NR };
 
 enum kind { KIND_ANON, KIND_DAX };
 
@@ -1111,6 +1115,39 @@ static int dax_round(struct torture *t, struct mig *m)
 	return ret;
 }
 
+static const char *swap_unsupported(struct torture *t, struct mig *m)
+{
+	if (t->kind == KIND_DAX)
+		return "DAX pages are not reclaimed";
+	if (!have_swap())
+		return "no swap (tests/guest/run-all sets up zram)";
+	return NULL;
+}
+
+/*
+ * Page blocks out: never locked, RDMA races with it and their data must
+ * stay. Counts the pages that left memory (mincore(), so a page that RDMA
+ * faulted back at once is not counted).
+ */
+static int swap_round(struct torture *t, struct mig *m)
+{
+	unsigned int n, first = pick_blocks(t, m, MAX_RUN_BLOCKS, &n);
+	size_t len = (size_t)n * t->block, before, after;
+	char *addr = block_addr(t, first);
+
+	before = resident(addr, len);
+	m->phase = "madvise(MADV_PAGEOUT)";
+	if (madvise(addr, len, MADV_PAGEOUT)) {
+		report(t, "swap: madvise %p+%zu: %s", addr, len, strerror(errno));
+		return -1;
+	}
+	after = resident(addr, len);
+	if (before == (size_t)-1 || after == (size_t)-1 || after >= before)
+		return 1;
+	inc(&m->pages, before - after);
+	return 0;
+}
+
 static const struct migrator migrators[MIG_NR] = {
 	[MIG_NUMA] = { "numa", "pages moved to the other node",
 		       numa_unsupported, numa_round, 0 },
@@ -1124,6 +1161,8 @@ static const struct migrator migrators[MIG_NR] = {
 		      hmm_unsupported, hmm_round, 0 },
 	[MIG_DAX] = { "dax", "file pages punched or truncated",
 		      dax_unsupported, dax_round, 0 },
+	[MIG_SWAP] = { "swap", "pages paged out to swap",
+		       swap_unsupported, swap_round, 0 },
 };
 
 static void sleep_until(double when)
@@ -1824,7 +1863,7 @@ static void usage(FILE *f)
 		"  -t THREADS       worker threads (2)\n"
 		"  -s BUF_SIZE      ODP buffer size, bytes or with K/M/G (8M)\n"
 		"  -B BLOCK_BYTES   checked block, a multiple of the page size (16384)\n"
-		"  -m MIGRATORS     comma list of numa,dontneed,mprotect,fork,hmm,dax or all\n"
+		"  -m MIGRATORS     comma list of numa,dontneed,mprotect,fork,hmm,dax,swap or all\n"
 		"                   (default all: each one that does not apply is skipped)\n"
 		"  -p PAUSE_US      pause between two migrations of a migrator (1000)\n"
 		"  -b, --bench      bandwidth under 0,10,100,1000 migrations/s of one page\n"

@@ -168,23 +168,6 @@ TEST_F_TIMEOUT(verbs, per_mr_statistics, 180)
 	EXPECT_EQ(LEN / page, rdma_loop_mr_stat(lp, mr, "page_prefetch"));
 }
 
-/* Resident pages of [p, p + len), by mincore(). */
-static size_t resident(const char *p, size_t len)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	size_t i, n = 0, pages = len / page;
-	unsigned char *vec = calloc(pages, 1);
-
-	if (!vec || mincore((void *)p, len, vec)) {
-		free(vec);
-		return (size_t)-1;
-	}
-	for (i = 0; i < pages; i++)
-		n += vec[i] & 1;
-	free(vec);
-	return n;
-}
-
 /* RDMA WRITE (@read: READ) of [0, LEN) of the ODP MR, XFER at a time. */
 static int xfer_all(struct _test_data_verbs *self, bool read)
 {
