@@ -847,16 +847,63 @@ static bool rxe_odp_range_uffd(struct mm_struct *mm, u64 start, u64 end)
 }
 
 /*
- * @range, which asks for a fault, looked up without faulting: its pages
- * must all be present, and writable if it asks for that; -EFAULT if one is
- * missing or write-protected, as the fault would have needed the handler.
+ * rxe_odp_fault_uffd() faulted pages: look the range up again, at once.
+ * Not an invalidation's retry: it neither counts in odp_fault_retries nor
+ * backs off, only the fault's deadline bounds it.
  */
-static int rxe_odp_lookup_present(struct hmm_range *range)
+#define RXE_ODP_LOOK_AGAIN	1
+
+/*
+ * Fault the page at @addr of @vma, in a range with a VMA registered with
+ * userfaultfd. In a registered VMA, as a fault that must not wait for
+ * user space: FAULT_FLAG_RETRY_NOWAIT keeps mmap_lock held and makes
+ * userfaultfd answer VM_FAULT_RETRY at once, without queueing a message
+ * for the handler; the second try (FAULT_FLAG_TRIED) waits for the anon
+ * or shmem page lock the first may not have waited for, so a
+ * VM_FAULT_RETRY from it is the handler's business: -EFAULT. Not
+ * FAULT_FLAG_KILLABLE: with it a fatal signal would drop mmap_lock. In
+ * another VMA of the range, as hmm_range_fault() faults (it cannot get to
+ * a handler there). Returns 0, or -EFAULT or -EPERM as hmm_range_fault().
+ */
+static int rxe_odp_fault_page(struct vm_area_struct *vma, unsigned long addr,
+			      bool write)
 {
-	unsigned long want = range->default_flags &
-			     (HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE);
+	unsigned int flags = FAULT_FLAG_REMOTE;
+	vm_fault_t ret;
+
+	if (write) {
+		/* handle_mm_fault() leaves the permission check to its caller */
+		if (!(vma->vm_flags & VM_WRITE))
+			return -EPERM;
+		flags |= FAULT_FLAG_WRITE;
+	}
+	if (!userfaultfd_armed(vma))
+		return handle_mm_fault(vma, addr, flags, NULL) & VM_FAULT_ERROR ?
+		       -EFAULT : 0;
+	flags |= FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_RETRY_NOWAIT;
+	ret = handle_mm_fault(vma, addr, flags, NULL);
+	if (ret & VM_FAULT_RETRY)
+		ret = handle_mm_fault(vma, addr, flags | FAULT_FLAG_TRIED, NULL);
+	return ret & (VM_FAULT_ERROR | VM_FAULT_RETRY) ? -EFAULT : 0;
+}
+
+/*
+ * hmm_range_fault() for a @range with a VMA registered with userfaultfd:
+ * look the pages up without faulting, then fault each page that is short
+ * of the request with rxe_odp_fault_page(), and return RXE_ODP_LOOK_AGAIN
+ * so that the pfns recorded come from a lookup of their own. Whatever the
+ * kernel resolves by itself (swap-in, COW, migration and NUMA hinting
+ * entries, pages present in the page cache) is faulted as by
+ * hmm_range_fault(); only a page that needs the process's handler fails
+ * the access.
+ */
+static int rxe_odp_fault_uffd(struct mm_struct *mm, struct hmm_range *range)
+{
+	unsigned long want = range->default_flags;
 	unsigned long npfns = (range->end - range->start) >> PAGE_SHIFT;
-	unsigned long i;
+	struct vm_area_struct *vma = NULL;
+	bool faulted = false;
+	unsigned long i, addr;
 	int ret;
 
 	range->default_flags = 0;
@@ -864,11 +911,25 @@ static int rxe_odp_lookup_present(struct hmm_range *range)
 	range->default_flags = want;
 	if (ret)
 		return ret;
-	/* the request bits are the bits of the answer (linux/hmm.h) */
-	for (i = 0; i < npfns; i++)
-		if ((range->hmm_pfns[i] & want) != want)
+	for (i = 0; i < npfns; i++) {
+		/* the request bits are the bits of the answer (linux/hmm.h) */
+		if ((range->hmm_pfns[i] & want) == want)
+			continue;
+		/* no VMA, or one hmm_range_fault() refuses (VM_IO, VM_PFNMAP, !VM_READ) */
+		if (range->hmm_pfns[i] & HMM_PFN_ERROR)
 			return -EFAULT;
-	return 0;
+		addr = range->start + (i << PAGE_SHIFT);
+		if (!vma || addr >= vma->vm_end)
+			vma = vma_lookup(mm, addr);
+		if (!vma)
+			return -EFAULT;
+		ret = rxe_odp_fault_page(vma, addr, want & HMM_PFN_REQ_WRITE);
+		if (ret)
+			return ret;
+		faulted = true;
+		cond_resched();
+	}
+	return faulted ? RXE_ODP_LOOK_AGAIN : 0;
 }
 
 /*
@@ -892,8 +953,9 @@ static bool rxe_odp_look(struct mm_struct *mm, struct hmm_range *look,
 /*
  * One lookup of @range, and of @look after it. Returns 0 with umem_mutex
  * held if no invalidation of @range overtook it, -EBUSY with nothing held
- * if one did or if one elsewhere in the umem aborted hmm_range_fault(), or
- * an error. @look's pfns are left 0 (absent) unless they are as valid as
+ * if one did or if one elsewhere in the umem aborted hmm_range_fault(),
+ * RXE_ODP_LOOK_AGAIN after faulting pages of a range with a userfaultfd
+ * VMA, or an error. @look's pfns are left 0 (absent) unless they are as valid as
  * @range's: an invalidation that hit only @look costs the look-ahead, not
  * the fault.
  *
@@ -925,7 +987,7 @@ static int rxe_odp_try_fault(struct rxe_odp *odp, struct ib_umem_odp *umem,
 		ret = -EFAULT;
 	else if (range->default_flags &&
 		 rxe_odp_range_uffd(mm, range->start, range->end))
-		ret = rxe_odp_lookup_present(range);
+		ret = rxe_odp_fault_uffd(mm, range);
 	else
 		ret = hmm_range_fault(range);
 	if (!ret) {
@@ -1036,21 +1098,25 @@ static int rxe_odp_fault_range(struct rxe_odp_umem *ou, u64 va, u64 len,
 		goto out_free;
 	}
 
-	for (retries = 0;; retries++) {
+	for (retries = 0;;) {
 		ret = rxe_odp_try_fault(odp, umem, &range, &look_range);
-		if (ret != -EBUSY)
+		if (ret != -EBUSY && ret != RXE_ODP_LOOK_AGAIN)
 			break;
-		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULT_RETRIES);
 		if (ktime_get_ns() >= deadline) {
 			ret = -EAGAIN;
 			break;
 		}
+		if (ret == RXE_ODP_LOOK_AGAIN) {
+			cond_resched();
+			continue;
+		}
+		rxe_counter_inc(odp->rxe, RXE_CNT_ODP_FAULT_RETRIES);
 		/*
 		 * A range that invalidations keep hitting: sleep between
 		 * tries, so that a fault worker (high priority) cannot spin
 		 * on a CPU for the whole budget.
 		 */
-		if (retries < RXE_ODP_FAULT_SPIN_RETRIES)
+		if (retries++ < RXE_ODP_FAULT_SPIN_RETRIES)
 			cond_resched();
 		else
 			usleep_range(20, 100);

@@ -1162,4 +1162,79 @@ TEST_F(odp, userfaultfd_needs_user_space)
 	ASSERT_EQ(-1, cpu_rdma_mismatch(self, at - self->buf, XFER, 36));
 }
 
+/*
+ * A VMA registered with userfaultfd still has faults the kernel resolves
+ * by itself, and those work as anywhere else: a page swapped out is read
+ * back, a page made COW by fork is copied for the WRITE (the child keeps
+ * what it had), a page write-protected and released again is written.
+ * Only the faults that need the handler fail (userfaultfd_needs_user_space).
+ */
+TEST_F_TIMEOUT(odp, userfaultfd_kernel_resolves, 120)
+{
+	struct uffdio_writeprotect wp = { .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+	char *at = self->buf + BUF_LEN / 2;
+	size_t off = at - self->buf;
+	int fd, pipefd[2], status;
+	struct uffd_msg msg;
+	char go = 0;
+	pid_t pid;
+
+	if (variant->kind != MEM_ANON)
+		SKIP(return, "anon: userfaultfd's missing and write-protect modes");
+	pattern_fill(at, off, XFER, 37);
+	fd = uffd_register(at, XFER, UFFDIO_REGISTER_MODE_MISSING |
+			   UFFDIO_REGISTER_MODE_WP);
+	if (fd < 0)
+		SKIP(return, "userfaultfd missing + write-protect: %s", strerror(errno));
+
+	/* swapped out: the fault is a swap-in */
+	if (have_swap()) {
+		ASSERT_EQ(0, madvise(at, XFER, MADV_PAGEOUT));
+		ASSERT_GT(XFER / self->page, resident(at, XFER));
+		memset(self->local + off, 0, XFER);
+		ASSERT_EQ(IBV_WC_SUCCESS,
+			  rdma_loop_read(&self->lp, self->lmr, self->local + off,
+					 self->mr, at, XFER));
+		ASSERT_EQ(-1, pattern_bad(self->local + off, off, XFER, 37));
+	}
+
+	/* COW after fork: the WRITE gets a copy, the child keeps the old data */
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		close(pipefd[1]);
+		if (read(pipefd[0], &go, 1) != 1)
+			_exit(2);
+		_exit(pattern_bad(at, off, XFER, 37) == -1 ? 0 : 1);
+	}
+	close(pipefd[0]);
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_write_pattern(&self->lp, self->lmr, self->local,
+					  self->mr, self->buf, off, XFER, XFER, 38));
+	ASSERT_EQ(1, write(pipefd[1], &go, 1));
+	close(pipefd[1]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("the child saw the parent's RDMA WRITE (status %#x)", status);
+	ASSERT_EQ(-1, pattern_bad(at, off, XFER, 38));
+
+	/* write-protected, then released: writable again */
+	wp.range.start = (uintptr_t)at;
+	wp.range.len = XFER;
+	ASSERT_EQ(0, ioctl(fd, UFFDIO_WRITEPROTECT, &wp));
+	wp.mode = 0;
+	ASSERT_EQ(0, ioctl(fd, UFFDIO_WRITEPROTECT, &wp));
+	ASSERT_EQ(IBV_WC_SUCCESS,
+		  rdma_loop_write_pattern(&self->lp, self->lmr, self->local,
+					  self->mr, self->buf, off, XFER, XFER, 39));
+	ASSERT_EQ(-1, pattern_bad(at, off, XFER, 39));
+
+	/* none of it was the handler's business */
+	ASSERT_EQ(-1, read(fd, &msg, sizeof(msg)));
+	ASSERT_EQ(EAGAIN, errno);
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(-1, cpu_rdma_mismatch(self, off, XFER, 40));
+}
+
 TEST_HARNESS_MAIN
