@@ -24,7 +24,7 @@ BUILD = os.environ.get('RXE_ODP_BUILD', os.path.join(TOP, 'build'))
 # suite per module/provider pair, and the C tools (<name>.tap). The debug
 # kernel, several times slower under TCG, runs the suite with ours only and
 # skips the second pass at a 1024-byte MTU.
-ODP_TOOLS = ('odp_invalidate', 'odp_verbs', 'odp_prefetch', 'odp_p2p', 'odp_dax',
+ODP_TOOLS = ('odp_invalidate', 'odp_verbs', 'odp_prefetch', 'odp_p2p', 'odp_dax', 'odp_file',
              'odp_hmm', 'rxe_hardening', 'odp_torture')
 MTU1024_TOOLS = ('odp_invalidate-mtu1024', 'odp_dax-mtu1024', 'odp_torture-mtu1024')
 FUZZ_RUNS = ('rxe_pkt_fuzz-known', 'rxe_pkt_fuzz', 'rxe_ring_fuzz-known', 'rxe_ring_fuzz')

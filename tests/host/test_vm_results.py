@@ -62,9 +62,11 @@ def test_device_memory_setup(check_kernel):
 
 # C tools whose every test must run, not skip, on a kernel that has what
 # they need (with the setup that test_device_memory_setup checks): FS-DAX
-# on both; device-private (test_hmm) and P2PDMA memory on the debug one.
-MUST_NOT_SKIP = {'stock': ('odp_dax', 'odp_prefetch', 'odp_torture'),
-                 'debug': ('odp_dax', 'odp_hmm', 'odp_p2p', 'odp_prefetch', 'odp_torture')}
+# and the pmem-backed page cache (with zram swap) on both; device-private
+# (test_hmm) and P2PDMA memory on the debug one.
+MUST_NOT_SKIP = {'stock': ('odp_dax', 'odp_file', 'odp_prefetch', 'odp_torture'),
+                 'debug': ('odp_dax', 'odp_file', 'odp_hmm', 'odp_p2p', 'odp_prefetch',
+                           'odp_torture')}
 
 
 def test_device_memory_tools_ran(check_kernel):

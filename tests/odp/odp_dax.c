@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "fsfile.h"
 #include "kselftest_harness.h"
 #include "pattern.h"
 #include "rdma_loop.h"
@@ -104,34 +105,6 @@ FIXTURE_VARIANT_ADD(dax, xfs) {
 	.mkfs = "mkfs.xfs -q -f -m reflink=0 -d su=2m,sw=1,agcount=4 -l su=32k " PMEM_DEV,
 };
 
-/* Contents of a small sysfs file, first line, or "" on error. */
-static void read_line(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-
-	buf[0] = 0;
-	if (!f)
-		return;
-	if (!fgets(buf, len, f))
-		buf[0] = 0;
-	buf[strcspn(buf, "\n")] = 0;
-	fclose(f);
-}
-
-/* Unmount whatever a killed test left mounted from the pmem device. */
-static void umount_stale(void)
-{
-	char dev[256], dir[256];
-	FILE *f = fopen("/proc/mounts", "r");
-
-	if (!f)
-		return;
-	while (fscanf(f, "%255s %255s %*[^\n]", dev, dir) == 2)
-		if (!strcmp(dev, PMEM_DEV))
-			umount2(dir, MNT_DETACH);
-	fclose(f);
-}
-
 static int dax_mount(const char *fs, const char *mnt)
 {
 	return mount(PMEM_DEV, mnt, fs, 0, "dax=always");
@@ -146,23 +119,6 @@ static bool file_is_dax(int fd)
 		return false;
 	return (stx.stx_attributes_mask & STATX_ATTR_DAX) &&
 	       (stx.stx_attributes & STATX_ATTR_DAX);
-}
-
-/* Map @len bytes of @fd shared at a 2 MiB aligned address. */
-static char *map_aligned(int fd, size_t len)
-{
-	char *p = mmap(NULL, len + HUGE_LEN, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *at;
-
-	if (p == MAP_FAILED)
-		return p;
-	at = (char *)(((uintptr_t)p + HUGE_LEN - 1) & ~(HUGE_LEN - 1));
-	if (at > p)
-		munmap(p, at - p);
-	munmap(at + len, p + len + HUGE_LEN - (at + len));
-	return mmap(at, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-		    fd, 0);
 }
 
 FIXTURE_SETUP(dax)
@@ -185,7 +141,7 @@ FIXTURE_SETUP(dax)
 	if (strcmp(attr, "1"))
 		SKIP_SETUP("%s has no struct pages (%s is '%s'): no FS-DAX",
 			   PMEM_DEV, PMEM_DAX_ATTR, attr);
-	umount_stale();
+	umount_stale(PMEM_DEV);
 
 	ret = system(variant->mkfs);
 	if (ret == -1 || (WIFEXITED(ret) && WEXITSTATUS(ret) == 127))
@@ -259,56 +215,6 @@ static int read_range(FIXTURE_DATA(dax) *self, size_t off, size_t len)
 {
 	return rdma_loop_read_back(&self->lp, self->lmr, self->local, self->mr,
 				   self->map, off, len, XFER);
-}
-
-/* read(2) the whole file of @fd into a new buffer (NULL on a short read). */
-static char *slurp(int fd, size_t len)
-{
-	char *buf = malloc(len);
-	size_t got = 0;
-	ssize_t n;
-
-	while (buf && got < len) {
-		n = pread(fd, buf + got, len - got, got);
-		if (n <= 0) {
-			free(buf);
-			return NULL;
-		}
-		got += n;
-	}
-	return buf;
-}
-
-/* First offset in [off, off + len) where read(2) does not give @seed's data, or -1. */
-static long file_bad_at(int fd, size_t off, size_t len, uint64_t seed)
-{
-	char *buf = slurp(fd, off + len);
-	long bad;
-
-	if (!buf)
-		return -2;
-	bad = pattern_bad(buf + off, off, len, seed);
-	free(buf);
-	return bad;
-}
-
-static long file_nonzero_at(int fd, size_t off, size_t len)
-{
-	char *buf = slurp(fd, off + len);
-	long bad;
-
-	if (!buf)
-		return -2;
-	bad = pattern_nonzero(buf + off, off, len);
-	free(buf);
-	return bad;
-}
-
-static long long blocks_of(int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) ? -1 : (long long)st.st_blocks;
 }
 
 /*

@@ -5,11 +5,11 @@
  *
  * RDMA on On-Demand Paging MRs while the kernel takes the pages away:
  * munmap + mmap, MADV_DONTNEED, mremap, mprotect, fork + COW, NUMA
- * migration with move_pages(), THP split, swap-out (MADV_PAGEOUT), KSM
- * merging, userfaultfd, and a storm of invalidations
- * racing with RDMA WRITE/READ/atomics; and teardown while faults are in
- * flight (MR dereg, QP destroy, process exit). Every case checks the data, or the
- * exact completion status, and that faults/invalidations really happened
+ * migration with move_pages(), THP split and collapse, swap-out
+ * (MADV_PAGEOUT) and a memory cgroup's limit, KSM merging, userfaultfd,
+ * and a storm of invalidations racing with RDMA WRITE/READ/atomics; and
+ * teardown while faults are in flight (MR dereg, QP destroy, process
+ * exit). Every case checks the data, or the exact completion status, and that faults/invalidations really happened
  * (rxe's odp_faults / odp_invalidations port counters), so a pinned MR
  * cannot pass by accident.
  *
@@ -28,6 +28,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +40,10 @@
 #include "meminfo.h"
 #include "pattern.h"
 #include "rdma_loop.h"
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE	25
+#endif
 
 #define BUF_LEN		(4UL << 20)
 #define HUGE_LEN	(2UL << 20)
@@ -565,6 +571,39 @@ TEST_F(odp, thp_split)
 	ASSERT_EQ(-1, pattern_bad(self->buf, 0, BUF_LEN, 17));
 }
 
+/*
+ * THP collapse: 4 KiB pages that RDMA faulted in (and the MR maps) are
+ * copied into one new huge page and the old ones freed, which is what
+ * khugepaged does in the background and MADV_COLLAPSE does at once (same
+ * path, collapse_huge_page()). The MR follows the data to the huge page.
+ */
+TEST_F(odp, thp_collapse)
+{
+	long long inval;
+	int ret;
+
+	if (variant->kind != MEM_THP)
+		SKIP(return, "THP only: a 2 MiB aligned buffer");
+	ASSERT_EQ(0, madvise(self->buf, BUF_LEN, MADV_NOHUGEPAGE));
+	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 42));
+	ASSERT_EQ(0, anon_huge_kb(self->buf)) TH_LOG("small pages expected first");
+	inval = counter(self, "odp_invalidations");
+	ASSERT_EQ(0, madvise(self->buf, BUF_LEN, MADV_HUGEPAGE));
+	ret = madvise(self->buf, BUF_LEN, MADV_COLLAPSE);
+	if (ret && errno == EINVAL)
+		SKIP(return, "no MADV_COLLAPSE in this kernel");
+	ASSERT_EQ(0, ret) TH_LOG("MADV_COLLAPSE: %s", strerror(errno));
+	ASSERT_EQ(BUF_LEN >> 10, anon_huge_kb(self->buf))
+		TH_LOG("the buffer was not collapsed into THPs");
+	ASSERT_LT(inval, counter(self, "odp_invalidations"));
+
+	ASSERT_EQ(IBV_WC_SUCCESS, read_all(self));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, BUF_LEN, 42));
+	ASSERT_EQ(IBV_WC_SUCCESS, write_all(self, 43));
+	ASSERT_EQ(-1, pattern_bad(self->buf, 0, BUF_LEN, 43));
+	ASSERT_EQ(-1, cpu_rdma_mismatch(self, 0, BUF_LEN, 44));
+}
+
 /* Post @n RDMA WRITEs into the ODP buffer without waiting for them. */
 static int post_writes(struct _test_data_odp *self, int n)
 {
@@ -954,6 +993,104 @@ TEST_F_TIMEOUT(odp, swap_pageout, 120)
 	left = page_out(self);
 	ASSERT_EQ(0, ibv_dereg_mr(pin));
 	ASSERT_EQ(pages, left);
+}
+
+#define CGROUP_ROOT	"/sys/fs/cgroup"
+
+/* Write @val to @file of the cgroup directory @dir. */
+static int cg_write(const char *dir, const char *file, const char *val)
+{
+	char path[256];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/* The value of key @key in the flat-keyed file @file of @dir, or -1. */
+static long long cg_key(const char *dir, const char *file, const char *key)
+{
+	char path[256], name[64];
+	long long val, found = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %lld", name, &val) == 2)
+		if (!strcmp(name, key))
+			found = val;
+	fclose(f);
+	return found;
+}
+
+/*
+ * The cgroup v2 hierarchy with the memory controller for child groups
+ * (mounted here if the guest has not): 0, or -1 with errno set.
+ */
+static int cg_memory_root(void)
+{
+	if (access(CGROUP_ROOT "/cgroup.subtree_control", F_OK) &&
+	    mount("cgroup2", CGROUP_ROOT, "cgroup2", 0, NULL))
+		return -1;
+	return cg_write(CGROUP_ROOT, "cgroup.subtree_control", "+memory");
+}
+
+/*
+ * memory.max below the MR's working set: RDMA over the whole MR makes
+ * the cgroup reclaim (to swap) pages that faults of the same transfer
+ * brought in, so each page is faulted in, invalidated and faulted back
+ * while RDMA runs. Nothing is lost and the cgroup sees no OOM: an ODP MR
+ * holds no page, so everything it maps can be reclaimed.
+ */
+TEST_F_TIMEOUT(odp, memcg_limit_below_the_mr, 180)
+{
+	char dir[64], pid[32];
+	long long inval = counter(self, "odp_invalidations");
+	long long at_max, ooms;
+	int st_write, st_read;
+	long bad_rdma, bad_cpu;
+
+	if (variant->kind != MEM_ANON)
+		SKIP(return, "anon: pages the cgroup is charged for and swaps out");
+	if (!have_swap())
+		SKIP(return, "no swap (tests/guest/run-all sets up zram)");
+	if (cg_memory_root())
+		SKIP(return, "no cgroup v2 memory controller: %s", strerror(errno));
+	snprintf(dir, sizeof(dir), CGROUP_ROOT "/odp_invalidate.%d", getpid());
+	ASSERT_EQ(0, mkdir(dir, 0755)) TH_LOG("mkdir %s: %s", dir, strerror(errno));
+	/* half of the MR; the test itself needs little more than its stack */
+	ASSERT_EQ(0, cg_write(dir, "memory.max", "2M"));
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	ASSERT_EQ(0, cg_write(dir, "cgroup.procs", pid));
+
+	st_write = write_all(self, 47);
+	st_read = read_all(self);
+	bad_rdma = pattern_bad(self->local, 0, BUF_LEN, 47);
+	bad_cpu = pattern_bad(self->buf, 0, BUF_LEN, 47);
+	at_max = cg_key(dir, "memory.events", "max");
+	ooms = cg_key(dir, "memory.events", "oom");
+
+	/* back to the root group before the asserts can return */
+	cg_write(CGROUP_ROOT, "cgroup.procs", pid);
+	rmdir(dir);
+
+	TH_LOG("the cgroup hit memory.max %lld times, %lld OOMs, %lld invalidations",
+	       at_max, ooms, counter(self, "odp_invalidations") - inval);
+	ASSERT_EQ(IBV_WC_SUCCESS, st_write);
+	ASSERT_EQ(IBV_WC_SUCCESS, st_read);
+	ASSERT_EQ(-1, bad_rdma);
+	ASSERT_EQ(-1, bad_cpu);
+	ASSERT_LT(0, at_max) TH_LOG("the cgroup never reached memory.max");
+	ASSERT_EQ(0, ooms);
+	ASSERT_LT(inval, counter(self, "odp_invalidations"));
+	ASSERT_EQ(-1, cpu_rdma_mismatch(self, 0, BUF_LEN, 48));
 }
 
 #define KSM_DIR	"/sys/kernel/mm/ksm/"
