@@ -82,7 +82,8 @@ TEST_CFLAGS := -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
 KSFT_DIR = $(shell bash -c ". $(TOP)/ci/lib/common.sh && linux_source_tree")/tools/testing/selftests
 
 test-tools: $(TEST_BIN)/odp_invalidate $(TEST_BIN)/odp_verbs $(TEST_BIN)/odp_prefetch \
-	$(TEST_BIN)/odp_bench $(TEST_BIN)/odp_p2p $(TEST_BIN)/odp_dax $(TEST_BIN)/odp_file $(TEST_BIN)/odp_hmm \
+	$(TEST_BIN)/odp_bench $(TEST_BIN)/odp_p2p $(TEST_BIN)/odp_dax $(TEST_BIN)/odp_file \
+	$(TEST_BIN)/odp_hmm $(TEST_BIN)/odp_offline \
 	$(TEST_BIN)/odp_torture $(TEST_BIN)/odp_prefetch_hold $(TEST_BIN)/odp_stall \
 	$(TEST_BIN)/rxe_hardening $(TEST_BIN)/udp_send32 $(TEST_BIN)/mpi_check fuzz-tools
 

@@ -41,6 +41,21 @@ def run_dir(kernel):
     return os.path.join(BUILD, 'vm', 'check-%s' % kernel)
 
 
+# ci/check's memory-hotplug run (tests/guest/run-offline), one guest per
+# kernel booted with movablecore= so that it has ZONE_MOVABLE memory blocks
+OFFLINE_TOOLS = ('odp_offline',)
+
+
+def offline_dir(kernel):
+    return os.path.join(BUILD, 'vm', 'check-offline-%s' % kernel)
+
+
+def tool_tap(kernel, tool):
+    """Where a C tool's TAP output of one kernel's runs is."""
+    rdir = offline_dir(kernel) if tool in OFFLINE_TOOLS else run_dir(kernel)
+    return os.path.join(rdir, 'out', tool + '.tap')
+
+
 # ci/check's two-guest run (ci/vm/run-wire, tests/wire), on the stock kernel
 WIRE_KERNEL = 'stock'
 WIRE_SIDES = ('a', 'b')
@@ -177,18 +192,27 @@ def tap_problems(path, rc):
     return problems
 
 
-def tool_runs(kernel):
-    """(name, problems) for every command run-all recorded for one kernel."""
-    base = os.path.join(run_dir(kernel), 'out')
+def tap_runs(base, required):
+    """(name, problems) for every C tool run recorded in @base, and one
+    failing stand-in for each of @required that did not run."""
     runs = []
     found = set()
     for path in sorted(glob.glob(os.path.join(base, '*.tap'))):
         name = os.path.basename(path)[:-4]
         found.add(name)
         runs.append((name, tap_problems(path, read_rc(base, name))))
-    for name in TOOL_RUNS.get(kernel, ODP_TOOLS):
+    for name in required:
         if name not in found:
             runs.append((name, ['did not run: no %s.tap' % name]))
+    return runs
+
+
+def tool_runs(kernel):
+    """(name, problems) for every command run-all and run-offline recorded
+    for one kernel."""
+    base = os.path.join(run_dir(kernel), 'out')
+    runs = tap_runs(base, TOOL_RUNS.get(kernel, ODP_TOOLS))
+    runs += tap_runs(os.path.join(offline_dir(kernel), 'out'), OFFLINE_TOOLS)
     for module in RDMA_CORE_RUNS.get(kernel, ('ours',)):
         name = 'rdma-core-' + module
         rc = read_rc(base, name)
@@ -221,7 +245,9 @@ def guest_results(kernel):
             results.append(res)
     except (OSError, ET.ParseError) as exc:
         results.append(GuestResult('guest', 'error', 'no results: %s' % exc))
-    for path in sorted(glob.glob(os.path.join(base, '*.tap'))):
+    taps = glob.glob(os.path.join(base, '*.tap'))
+    taps += glob.glob(os.path.join(offline_dir(kernel), 'out', '*.tap'))
+    for path in sorted(taps):
         try:
             results.extend(tap_results(path, os.path.basename(path)[:-4]))
         except OSError as exc:

@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from conftest import RDMA_CORE_RUNS, kernels, rdma_core_results, run_dir, tap_results
+from conftest import (RDMA_CORE_RUNS, kernels, offline_dir, rdma_core_results, run_dir, tap_results,
+                      tool_tap)
 
 STATUS_ORDER = ('passed', 'xpass', 'skipped', 'xfail', 'failed', 'error')
 
@@ -27,6 +28,13 @@ def test_vm_run_is_clean(check_kernel):
     """The guest booted, ran everything, shut down, and its kernel logged no
     BUG/WARNING/Oops/lockdep/atomic-sleep report."""
     assert_run_clean(run_dir(check_kernel), 'the %s kernel' % check_kernel)
+
+
+def test_offline_run_is_clean(check_kernel):
+    """The memory-hotplug guest (booted with movablecore=) ran odp_offline
+    to the end, with a clean kernel log."""
+    assert_run_clean(offline_dir(check_kernel), 'the memory-hotplug run on the %s kernel'
+                     % check_kernel)
 
 
 def test_wire_run_is_clean(wire_run):
@@ -62,11 +70,12 @@ def test_device_memory_setup(check_kernel):
 
 # C tools whose every test must run, not skip, on a kernel that has what
 # they need (with the setup that test_device_memory_setup checks): FS-DAX
-# and the pmem-backed page cache (with zram swap) on both; device-private
-# (test_hmm) and P2PDMA memory on the debug one.
-MUST_NOT_SKIP = {'stock': ('odp_dax', 'odp_file', 'odp_prefetch', 'odp_torture'),
-                 'debug': ('odp_dax', 'odp_file', 'odp_hmm', 'odp_p2p', 'odp_prefetch',
-                           'odp_torture')}
+# the pmem-backed page cache (with zram swap) and ZONE_MOVABLE memory
+# blocks (the memory-hotplug run) on both; device-private (test_hmm) and
+# P2PDMA memory on the debug one.
+MUST_NOT_SKIP = {'stock': ('odp_dax', 'odp_file', 'odp_offline', 'odp_prefetch', 'odp_torture'),
+                 'debug': ('odp_dax', 'odp_file', 'odp_hmm', 'odp_offline', 'odp_p2p',
+                           'odp_prefetch', 'odp_torture')}
 
 
 def test_device_memory_tools_ran(check_kernel):
@@ -74,8 +83,7 @@ def test_device_memory_tools_ran(check_kernel):
     configuration) ran every test on a kernel that has the memory."""
     skipped = []
     for tool in MUST_NOT_SKIP.get(check_kernel, ()):
-        path = os.path.join(run_dir(check_kernel), 'out', tool + '.tap')
-        for res in tap_results(path, tool):
+        for res in tap_results(tool_tap(check_kernel, tool), tool):
             if res.status == 'skipped':
                 skipped.append('%s: %s' % (res.name, res.detail))
     assert not skipped, 'skipped on the %s kernel:\n%s' % (check_kernel, '\n'.join(skipped))

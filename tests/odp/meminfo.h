@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Kernel memory from /proc/meminfo, for the ODP tools' memory bounds, a
- * process's resident pages, and whether there is swap.
+ * process's resident pages and their page frames, and whether there is
+ * swap.
  */
 #ifndef ODP_MEMINFO_H
 #define ODP_MEMINFO_H
 
+#include <fcntl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +72,32 @@ static inline size_t resident(const char *p, size_t len)
 		n += vec[i] & 1;
 	free(vec);
 	return n;
+}
+
+/*
+ * Page frame numbers of the @n pages at @p into @pfn (0 for a page not
+ * present), from /proc/self/pagemap (the PFNs need CAP_SYS_ADMIN); 0, or
+ * -1 on error.
+ */
+static inline int pfns_of(const char *p, size_t n, uint64_t *pfn)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	off_t at = (uintptr_t)p / page * sizeof(uint64_t);
+	ssize_t len = n * sizeof(uint64_t);
+	size_t i;
+
+	if (fd < 0)
+		return -1;
+	if (pread(fd, pfn, len, at) != len) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	/* bit 63: present; bits 54-0: the PFN */
+	for (i = 0; i < n; i++)
+		pfn[i] = (pfn[i] >> 63) ? pfn[i] & ((1ULL << 55) - 1) : 0;
+	return 0;
 }
 
 #endif
