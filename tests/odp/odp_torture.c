@@ -19,6 +19,9 @@
  *             given with --dax-file (MAP_SHARED, FS-DAX when MAP_SYNC works)
  *   swap      madvise(MADV_PAGEOUT): the pages go out to swap (zram in the
  *             bench guest) and RDMA faults them back in
+ *   collapse  madvise(MADV_COLLAPSE) of a 2 MiB aligned run of 4 KiB pages
+ *             into a new THP (khugepaged's path), after splitting a THP
+ *             there by paging one page out
  * Default: every migrator that applies; the others are named with the
  * reason they are skipped.
  *
@@ -30,8 +33,8 @@
  * that destroy data (dontneed on private memory, dax) or forbid writes
  * (mprotect) lock the blocks they change, check what the kernel left
  * there (zeroes, or the old data), and re-initialise the blocks before
- * unlocking them; numa, hmm, fork and swap never lock: RDMA races with
- * them.
+ * unlocking them; numa, hmm, fork, swap and collapse never lock: RDMA
+ * races with them.
  *
  * Configurations: "anon" (private anonymous buffer), and "dax" (or "file"
  * when the file is not on a DAX mount) with --dax-file. Output is TAP,
@@ -115,7 +118,7 @@ static const char *const op_name[OP_NR] = {
 };
 
 enum mig_id { MIG_NUMA, MIG_DONTNEED, MIG_MPROTECT, MIG_FORK, MIG_HMM,
-	      MIG_DAX, MIG_SWAP, MIG_NR };
+	      MIG_DAX, MIG_SWAP, MIG_COLLAPSE, MIG_NR };
 
 enum kind { KIND_ANON, KIND_DAX };
 
@@ -1148,6 +1151,86 @@ static int swap_round(struct torture *t, struct mig *m)
 	return 0;
 }
 
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE		25
+#endif
+#define THP_LEN			(2UL << 20)
+/* /proc/kpageflags bit of a page of a THP (uapi kernel-page-flags.h) */
+#define KPF_THP_BIT		22
+
+/* Whether the page at @addr is part of a THP (pagemap + kpageflags). */
+static bool in_thp(const char *addr)
+{
+	uint64_t pfn, flags = 0;
+	int fd;
+
+	if (pfns_of(addr, 1, &pfn) || !pfn)
+		return false;
+	fd = open("/proc/kpageflags", O_RDONLY);
+	if (fd < 0)
+		return false;
+	if (pread(fd, &flags, sizeof(flags), pfn * sizeof(flags)) != sizeof(flags))
+		flags = 0;
+	close(fd);
+	return flags & (1ULL << KPF_THP_BIT);
+}
+
+static const char *collapse_unsupported(struct torture *t, struct mig *m)
+{
+	uintptr_t first = ((uintptr_t)t->buf + THP_LEN - 1) & ~(THP_LEN - 1);
+
+	if (t->kind != KIND_ANON)
+		return "collapses private anonymous memory (anon configuration)";
+	if (t->small_pages)
+		return "the bench keeps 4 KiB pages";
+	if (first + THP_LEN > (uintptr_t)t->buf + t->len)
+		return "no 2 MiB aligned run in the buffer";
+	if (access("/proc/kpageflags", R_OK))
+		return "no /proc/kpageflags (root, CONFIG_PROC_PAGE_MONITOR)";
+	if (!have_swap())
+		return "splits THPs with MADV_PAGEOUT: no swap (tests/guest/run-all sets up zram)";
+	return NULL;
+}
+
+/*
+ * Collapse a 2 MiB aligned run into a THP: never locked, RDMA races with
+ * it and the data must stay. A run that is a THP already is split first,
+ * by paging its first page out (MADV_PAGEOUT splits the huge page); then
+ * MADV_COLLAPSE copies the small pages (and the one swapped out) into a
+ * new huge page and frees them; the MR follows.
+ */
+static int collapse_round(struct torture *t, struct mig *m)
+{
+	uintptr_t first = ((uintptr_t)t->buf + THP_LEN - 1) & ~(THP_LEN - 1);
+	size_t runs = ((uintptr_t)t->buf + t->len - first) / THP_LEN;
+	char *addr = (char *)first + rnd(&m->seed) % runs * THP_LEN;
+
+	m->phase = "madvise(MADV_PAGEOUT) of a THP's first page";
+	if (in_thp(addr) && madvise(addr, t->page, MADV_PAGEOUT)) {
+		report(t, "collapse: split %p: %s", addr, strerror(errno));
+		return -1;
+	}
+	m->phase = "madvise(MADV_COLLAPSE)";
+	if (madvise(addr, THP_LEN, MADV_COLLAPSE)) {
+		/*
+		 * A page busy or locked meanwhile, no huge page free, or a run
+		 * the other migrators made uncollapsible for now (EINVAL: split
+		 * across VMAs by mprotect, emptied by dontneed); a collapse
+		 * that never works fails the run ("no migration at all").
+		 */
+		if (errno == EAGAIN || errno == EBUSY || errno == ENOMEM ||
+		    errno == EINVAL)
+			return 1;
+		report(t, "collapse: madvise %p+%lu: %s", addr, THP_LEN,
+		       strerror(errno));
+		return -1;
+	}
+	if (!in_thp(addr))
+		return 1;
+	inc(&m->pages, THP_LEN / t->page);
+	return 0;
+}
+
 static const struct migrator migrators[MIG_NR] = {
 	[MIG_NUMA] = { "numa", "pages moved to the other node",
 		       numa_unsupported, numa_round, 0 },
@@ -1163,6 +1246,8 @@ static const struct migrator migrators[MIG_NR] = {
 		      dax_unsupported, dax_round, 0 },
 	[MIG_SWAP] = { "swap", "pages paged out to swap",
 		       swap_unsupported, swap_round, 0 },
+	[MIG_COLLAPSE] = { "collapse", "pages collapsed into THPs",
+			   collapse_unsupported, collapse_round, 10000 },
 };
 
 static void sleep_until(double when)
@@ -1863,7 +1948,8 @@ static void usage(FILE *f)
 		"  -t THREADS       worker threads (2)\n"
 		"  -s BUF_SIZE      ODP buffer size, bytes or with K/M/G (8M)\n"
 		"  -B BLOCK_BYTES   checked block, a multiple of the page size (16384)\n"
-		"  -m MIGRATORS     comma list of numa,dontneed,mprotect,fork,hmm,dax,swap or all\n"
+		"  -m MIGRATORS     comma list of numa,dontneed,mprotect,fork,hmm,dax,swap,\n"
+		"                   collapse or all\n"
 		"                   (default all: each one that does not apply is skipped)\n"
 		"  -p PAUSE_US      pause between two migrations of a migrator (1000)\n"
 		"  -b, --bench      bandwidth under 0,10,100,1000 migrations/s of one page\n"
