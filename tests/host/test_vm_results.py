@@ -78,6 +78,31 @@ MUST_NOT_SKIP = {'stock': ('odp_dax', 'odp_file', 'odp_offline', 'odp_prefetch',
                            'odp_prefetch', 'odp_torture')}
 
 
+# Tests of tools that may skip others which must run on both kernels: the
+# ways the kernel moves pages that the bench guests have (zram swap, KSM,
+# THP, cgroup v2, userfaultfd), so that a setup that breaks cannot turn
+# them into skips. Every one of them is in the guest's kernel (Debian's
+# config, ci/kernel/debug.config).
+MUST_RUN = {'odp_invalidate': ('anon.swap_pageout', 'shmem.swap_pageout', 'thp.swap_pageout',
+                               'anon.memcg_limit_below_the_mr', 'anon.ksm_merge_then_write',
+                               'thp.thp_collapse', 'anon.userfaultfd_needs_user_space',
+                               'anon.userfaultfd_kernel_resolves')}
+
+
+def test_page_movers_ran(check_kernel):
+    """Each mover test of MUST_RUN ran and did not skip on this kernel."""
+    problems = []
+    for tool, names in MUST_RUN.items():
+        results = {r.name: r for r in tap_results(tool_tap(check_kernel, tool), tool)}
+        for name in names:
+            res = results.get('%s/odp.%s' % (tool, name))
+            if res is None:
+                problems.append('%s: did not run' % name)
+            elif res.status == 'skipped':
+                problems.append('%s: skipped: %s' % (name, res.detail))
+    assert not problems, 'on the %s kernel:\n%s' % (check_kernel, '\n'.join(problems))
+
+
 def test_device_memory_tools_ran(check_kernel):
     """The device-memory tools and the torture tool (with its DAX
     configuration) ran every test on a kernel that has the memory."""

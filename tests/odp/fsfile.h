@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Files on a file system made for one test, for the ODP tools that
+ * Files for the ODP tools: small sysfs/procfs files read and written,
+ * and files on a file system made for one test, for the tools that
  * register MAP_SHARED file mappings (odp_dax: FS-DAX; odp_file: the page
  * cache): mapping a file at a 2 MiB aligned address, and what read(2)
  * gives back compared with pattern.h's data.
@@ -8,6 +9,7 @@
 #ifndef ODP_FSFILE_H
 #define ODP_FSFILE_H
 
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,32 @@ static inline void read_line(const char *path, char *buf, size_t len)
 		buf[0] = 0;
 	buf[strcspn(buf, "\n")] = 0;
 	fclose(f);
+}
+
+/* The number a small (sysfs, procfs) file at @path holds, or -1. */
+static inline long file_long(const char *path)
+{
+	long val = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &val) != 1)
+		val = -1;
+	fclose(f);
+	return val;
+}
+
+/* Write @val to the small (sysfs, cgroup) file at @path: 0 or -1. */
+static inline int file_write(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY), ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok ? 0 : -1;
 }
 
 /* Detach every mount of block device @dev that a killed test left behind. */

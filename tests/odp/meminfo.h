@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Kernel memory from /proc/meminfo, for the ODP tools' memory bounds, a
- * process's resident pages and their page frames, and whether there is
- * swap.
+ * process's resident pages, their page frames and the frames' flags, and
+ * whether there is swap.
  */
 #ifndef ODP_MEMINFO_H
 #define ODP_MEMINFO_H
@@ -98,6 +98,24 @@ static inline int pfns_of(const char *p, size_t n, uint64_t *pfn)
 	for (i = 0; i < n; i++)
 		pfn[i] = (pfn[i] >> 63) ? pfn[i] & ((1ULL << 55) - 1) : 0;
 	return 0;
+}
+
+/* /proc/kpageflags bits (the kernel's kernel-page-flags.h; root reads them) */
+#define KPF_THP_BIT		22
+#define KPF_RESERVED_BIT	32
+
+/* The kpageflags words of the @n frames from @pfn into @flags: 0 or -1. */
+static inline int kpageflags_of(uint64_t pfn, size_t n, uint64_t *flags)
+{
+	int fd = open("/proc/kpageflags", O_RDONLY);
+	ssize_t len = n * sizeof(*flags);
+	ssize_t got;
+
+	if (fd < 0)
+		return -1;
+	got = pread(fd, flags, len, pfn * sizeof(*flags));
+	close(fd);
+	return got == len ? 0 : -1;
 }
 
 #endif

@@ -15,7 +15,10 @@
  * - a storm: one thread migrates the buffer to the device and back in a
  *   loop while RDMA WRITE/READ/fetch-add run with data checks;
  * - ibv_advise_mr PREFETCH_NO_FAULT maps nothing of device-private pages
- *   and leaves them there; PREFETCH brings them back.
+ *   and leaves them there; PREFETCH brings them back;
+ * - device-coherent memory (/dev/hmm_dmirror2, when test_hmm has
+ *   spm_addr_dev0/1): RDMA on pages there works in place and leaves them
+ *   there, where a pinned registration migrates them back.
  *
  * Built against the kselftest harness of linux-source-6.1; run inside a
  * bench guest (rxe0 on lo) with our provider (ibv_advise_mr).
@@ -665,6 +668,84 @@ TEST_F(hmm, prefetch_no_fault_leaves_device_pages)
 	ASSERT_EQ(faults, counter(self, "odp_faults"))
 		TH_LOG("READ after PREFETCH still faulted");
 	ASSERT_EQ(-1, pattern_bad(self->local + half, half, half, 6));
+}
+
+/* test_hmm's mirrors over device-coherent memory (spm_addr_dev0/1 given) */
+#define DMIRROR_COHERENT_DEV	"/dev/hmm_dmirror2"
+#define SNAP_DEV_COHERENT_HERE	0x40	/* device-coherent of this mirror */
+
+/* Pages of buf[0, BUF_LEN) in @dev's device-coherent memory, or -errno. */
+static long coherent_pages(FIXTURE_DATA(hmm) *self, int dev)
+{
+	unsigned long i, n = 0;
+	int ret;
+
+	ret = dmirror(dev, HMM_DMIRROR_SNAPSHOT, self->buf, BUF_LEN, self->perm,
+		      NULL);
+	if (ret)
+		return ret;
+	for (i = 0; i < NPAGES; i++)
+		n += self->perm[i] != SNAP_ERROR &&
+		     (self->perm[i] & SNAP_KIND) == SNAP_DEV_COHERENT_HERE;
+	return n;
+}
+
+/*
+ * Device-coherent memory (MEMORY_DEVICE_COHERENT: device memory the CPU
+ * can address, as on some GPUs; test_hmm's mirrors 2 and 3 over RAM the
+ * boot left out with memmap=): pages migrated there stay there under
+ * RDMA. rxe reads, writes and does atomics on them in place, through the
+ * kernel's mapping of that memory, and nothing migrates them back, where a
+ * pinned registration of the same pages moves every one back to system
+ * RAM first (FOLL_LONGTERM pins refuse device memory).
+ */
+TEST_F(hmm, coherent_pages_stay_in_place)
+{
+	uint64_t *target = (uint64_t *)(self->buf + QUARTER + 8);
+	uint64_t *result = (uint64_t *)(self->local + BUF_LEN);
+	unsigned long done = 0;
+	long long inval, faults;
+	struct ibv_mr *pin;
+	uint64_t old;
+	int dev;
+
+	dev = open(DMIRROR_COHERENT_DEV, O_RDWR);
+	if (dev < 0)
+		SKIP(return, "no %s (%s): modprobe test_hmm spm_addr_dev0= spm_addr_dev1= over RAM left out with memmap= (ci/check does for the debug kernel)",
+		     DMIRROR_COHERENT_DEV, strerror(errno));
+	pattern_fill(self->buf, 0, BUF_LEN, 40);
+	ASSERT_EQ(IBV_WC_SUCCESS, read_range(self, 0, BUF_LEN));
+	inval = counter(self, "odp_invalidations");
+	ASSERT_EQ(0, dmirror(dev, HMM_DMIRROR_MIGRATE_TO_DEV, self->buf, BUF_LEN,
+			     self->bounce, &done));
+	ASSERT_EQ(NPAGES, done);
+	ASSERT_LT(inval, counter(self, "odp_invalidations"))
+		TH_LOG("migration to coherent memory did not invalidate the ODP MR");
+	ASSERT_EQ((long)NPAGES, coherent_pages(self, dev));
+
+	/* READ, WRITE and an atomic, in place */
+	faults = counter(self, "odp_faults");
+	ASSERT_EQ(IBV_WC_SUCCESS, read_range(self, 0, BUF_LEN));
+	ASSERT_LT(faults, counter(self, "odp_faults"));
+	ASSERT_EQ(-1, pattern_bad(self->local, 0, BUF_LEN, 40));
+	ASSERT_EQ(IBV_WC_SUCCESS, write_range(self, 0, BUF_LEN, 41));
+	ASSERT_EQ(-1, pattern_bad(self->buf, 0, BUF_LEN, 41));
+	old = *target;
+	ASSERT_EQ(IBV_WC_SUCCESS, rdma_loop_fetch_add(&self->lp, self->lmr, result,
+						      self->mr, target, 5));
+	ASSERT_EQ(old, *result);
+	ASSERT_EQ(old + 5, *target);
+	ASSERT_EQ((long)NPAGES, coherent_pages(self, dev))
+		TH_LOG("RDMA migrated device-coherent pages back to system RAM");
+
+	/* the contrast: a pinned MR takes them back to system RAM */
+	pin = rdma_loop_reg(&self->lp, self->buf, BUF_LEN, 0);
+	ASSERT_NE(NULL, pin) TH_LOG("pinned ibv_reg_mr: %s", strerror(errno));
+	ASSERT_EQ(0, coherent_pages(self, dev));
+	ASSERT_EQ(0, ibv_dereg_mr(pin));
+	*target = pattern_word(41, QUARTER + 8);
+	ASSERT_EQ(-1, pattern_bad(self->buf, 0, BUF_LEN, 41));
+	close(dev);
 }
 
 TEST_HARNESS_MAIN

@@ -42,8 +42,6 @@
 #include "rdma_loop.h"
 
 #define MEM_DIR		"/sys/devices/system/memory"
-/* /proc/kpageflags bit of PG_reserved (the kernel's kernel-page-flags.h) */
-#define KPF_RESERVED	32
 #define BUF_LEN		(16UL << 20)
 #define XFER		(64 * 1024)
 /* an offline that migrates a few thousand pages: generous for TCG + KASAN */
@@ -128,15 +126,9 @@ static int movable_node(void)
 static int block_set(long block, const char *state)
 {
 	char path[128];
-	int fd, ret;
 
 	snprintf(path, sizeof(path), MEM_DIR "/memory%ld/state", block);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -1;
-	ret = write(fd, state, strlen(state)) == (ssize_t)strlen(state) ? 0 : -1;
-	close(fd);
-	return ret;
+	return file_write(path, state);
 }
 
 /*
@@ -148,20 +140,14 @@ static int block_set(long block, const char *state)
 static bool block_reserved(long block, uint64_t block_pages)
 {
 	uint64_t *flags = malloc(block_pages * sizeof(*flags));
-	ssize_t len = block_pages * sizeof(*flags);
 	bool reserved = true;
 	uint64_t i;
-	int fd;
 
-	fd = open("/proc/kpageflags", O_RDONLY);
-	if (fd >= 0 && flags &&
-	    pread(fd, flags, len, block * len) == len) {
+	if (flags && !kpageflags_of(block * block_pages, block_pages, flags)) {
 		reserved = false;
 		for (i = 0; i < block_pages && !reserved; i++)
-			reserved = flags[i] & (1ULL << KPF_RESERVED);
+			reserved = flags[i] & (1ULL << KPF_RESERVED_BIT);
 	}
-	if (fd >= 0)
-		close(fd);
 	free(flags);
 	return reserved;
 }
@@ -252,11 +238,22 @@ FIXTURE_TEARDOWN(offline)
 struct streamer {
 	FIXTURE_DATA(offline) *self;
 	atomic_bool stop;
-	unsigned int rounds;
+	atomic_uint rounds;	/* WRITE + READ rounds complete */
 	uint64_t last;		/* the seed the buffer holds */
 	int status;
 	long bad;
+	atomic_bool failed;	/* the stream stopped on an error */
 };
+
+/* Wait up to @secs until @s has done @n rounds, or has stopped on an error. */
+static void wait_rounds(struct streamer *s, unsigned int n, double secs)
+{
+	double end = now_s() + secs;
+
+	while (atomic_load(&s->rounds) < n && !atomic_load(&s->failed) &&
+	       now_s() < end)
+		usleep(10 * 1000);
+}
 
 /* RDMA WRITE rounds into the ODP MR, each read back and checked. */
 static void *stream(void *arg)
@@ -281,8 +278,9 @@ static void *stream(void *arg)
 		s->bad = pattern_bad(self->local, 0, BUF_LEN, s->last);
 		if (s->bad != -1)
 			break;
-		s->rounds++;
+		atomic_fetch_add(&s->rounds, 1);
 	}
+	atomic_store(&s->failed, !atomic_load(&s->stop));
 	return NULL;
 }
 
@@ -295,14 +293,17 @@ TEST_F_TIMEOUT(offline, offline_block_under_rdma, 300)
 {
 	struct streamer s = { .self = self, .last = 1, .bad = -1 };
 	uint64_t *pfn = calloc(self->pages, sizeof(*pfn));
+	uint64_t *now = calloc(self->pages, sizeof(*now));
+	size_t before, movable, moved, i;
 	long long inval, faults;
-	size_t before, movable, i;
+	unsigned int during;
 	double start, took;
 	pthread_t thr;
+	int ret, err;
 	long block;
-	int ret;
 
 	ASSERT_NE(NULL, pfn);
+	ASSERT_NE(NULL, now);
 	ASSERT_EQ(IBV_WC_SUCCESS,
 		  rdma_loop_write_pattern(&self->lp, self->lmr, self->local,
 					  self->mr, self->buf, 0, BUF_LEN, XFER, 1));
@@ -318,29 +319,42 @@ TEST_F_TIMEOUT(offline, offline_block_under_rdma, 300)
 	inval = rdma_loop_counter(&self->lp, "odp_invalidations");
 	faults = rdma_loop_counter(&self->lp, "odp_faults");
 	ASSERT_EQ(0, pthread_create(&thr, NULL, stream, &s));
+	/*
+	 * The stream is under way (a round done) when the offline starts,
+	 * and goes on over the new frames after it (another round): the
+	 * rounds follow each other with only a check in between.
+	 */
+	wait_rounds(&s, 1, 60);
 	start = now_s();
 	ret = block_set(block, "offline");
+	err = errno;
 	took = now_s() - start;
 	if (!ret)
 		self->offlined = block;
-	/* a few more rounds over the new frames */
-	usleep(200 * 1000);
+	during = atomic_load(&s.rounds);
+	wait_rounds(&s, during + 1, 60);
 	atomic_store(&s.stop, true);
 	pthread_join(thr, NULL);
-	TH_LOG("memory%ld offline in %.2f s: %s; %u RDMA rounds meanwhile, %lld invalidations, %lld faults",
-	       block, took, ret ? strerror(errno) : "done", s.rounds,
+	TH_LOG("memory%ld offline in %.2f s: %s; RDMA rounds: %u before it ended, %u in all; %lld invalidations, %lld faults",
+	       block, took, ret ? strerror(err) : "done", during,
+	       atomic_load(&s.rounds),
 	       rdma_loop_counter(&self->lp, "odp_invalidations") - inval,
 	       rdma_loop_counter(&self->lp, "odp_faults") - faults);
-	ASSERT_EQ(0, ret) TH_LOG("offlining memory%ld: %s", block, strerror(errno));
+	ASSERT_EQ(0, ret) TH_LOG("offlining memory%ld: %s", block, strerror(err));
 	ASSERT_GT(OFFLINE_MAX_S, took);
 	ASSERT_EQ(IBV_WC_SUCCESS, s.status);
 	ASSERT_EQ(-1, s.bad) TH_LOG("RDMA READ returned other data than the round wrote");
+	ASSERT_LT(0, during) TH_LOG("no RDMA round completed before the offline ended");
+	ASSERT_LT(during, atomic_load(&s.rounds))
+		TH_LOG("no RDMA round completed over the new frames");
 	ASSERT_LT(inval, rdma_loop_counter(&self->lp, "odp_invalidations"));
 
-	ASSERT_EQ(0, pfns_of(self->buf, self->pages, pfn));
-	for (i = 0; i < self->pages; i++)
-		ASSERT_NE(block, pfn[i] ? (long)(pfn[i] / self->block_pages) : -1)
-			TH_LOG("page %zu is still in the offline block", i);
+	/* the MR's pages that were in the block are elsewhere now */
+	ASSERT_EQ(0, pfns_of(self->buf, self->pages, now));
+	for (i = 0, moved = 0; i < self->pages; i++)
+		moved += pfn[i] / self->block_pages == (uint64_t)block &&
+			 now[i] != pfn[i];
+	ASSERT_EQ(before, moved);
 	/* what RDMA wrote last is what the CPU reads, and back */
 	ASSERT_EQ(-1, pattern_bad(self->buf, 0, BUF_LEN, s.last));
 	pattern_fill(self->buf, 0, BUF_LEN, s.last + 1);
@@ -349,6 +363,7 @@ TEST_F_TIMEOUT(offline, offline_block_under_rdma, 300)
 				      self->mr, self->buf, 0, BUF_LEN, XFER));
 	ASSERT_EQ(-1, pattern_bad(self->local, 0, BUF_LEN, s.last + 1));
 	free(pfn);
+	free(now);
 }
 
 /*
