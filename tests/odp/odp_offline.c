@@ -156,9 +156,19 @@ static bool block_reserved(long block, uint64_t block_pages)
 static size_t in_movable(const uint64_t *pfn, size_t n, uint64_t block_pages)
 {
 	size_t i, count = 0;
+	long block, last = -1;
+	bool movable = false;
 
-	for (i = 0; i < n; i++)
-		count += pfn[i] && block_movable(pfn[i] / block_pages);
+	for (i = 0; i < n; i++) {
+		if (!pfn[i])
+			continue;
+		/* sysfs once per run of frames in one block, not per page */
+		block = pfn[i] / block_pages;
+		if (block != last)
+			movable = block_movable(block);
+		last = block;
+		count += movable;
+	}
 	return count;
 }
 
