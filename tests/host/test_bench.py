@@ -148,6 +148,51 @@ def test_insn_report_takes_the_difference_per_message(tmp_path):
     assert 'bench insn_modules_write_bw_64B_ours_ratio 2.000 ours/stock' in lines
 
 
+def test_insn_profile_names_blocks_by_the_symbols_of_their_phase(tmp_path):
+    """ci/bench-insn --profile: a block counts for the text symbol at or
+    below its address in the symbol table that held in its phase (a module
+    reload moves a module's symbols), per message as in the report, and
+    the symbols are ordered by how far ODP is from stock."""
+    (tmp_path / 'insn-phases.txt').write_text(''.join(
+        'phase %d kernel_insns 1 module_insns 1 user_insns 1\n' % p for p in range(1, 7)))
+    (tmp_path / 'command.log').write_text(
+        'insn-phase 1 stock write_bw_64B 10\n'
+        'insn-phase 2 stock write_bw_64B 30\n'
+        'insn-phase 3 ours write_bw_64B 10\n'
+        'insn-phase 4 ours write_bw_64B 30\n'
+        'insn-phase 5 ours_odp write_bw_64B 10\n'
+        'insn-phase 6 ours_odp write_bw_64B 30\n')
+    out = tmp_path / 'out'
+    out.mkdir()
+    # stock rdma_rxe at 0x2000 in phases 1-2, ours at 0x3000 from phase 3
+    (out / 'ksyms-1.txt').write_text(
+        'ffffffff00001000 T memcpy\n'
+        'ffffffff00001800 D some_data\n'
+        'ffffffff00002000 t rxe_mr_copy\t[rdma_rxe]\n')
+    (out / 'ksyms-3.txt').write_text(
+        'ffffffff00001000 T memcpy\n'
+        'ffffffff00003000 t rxe_mr_copy\t[rdma_rxe]\n'
+        'ffffffff00003100 t rxe_odp_mr_copy\t[rdma_rxe]\n')
+    tb = [('1000', 1, 100), ('1000', 2, 300),      # memcpy: 10/msg everywhere
+          ('2010', 1, 200), ('2010', 2, 600),      # stock rxe_mr_copy: 20/msg
+          ('1000', 3, 100), ('1000', 4, 300),
+          ('3010', 3, 200), ('3010', 4, 640),      # ours: 22/msg
+          ('1000', 5, 100), ('1000', 6, 300),
+          ('3010', 5, 50), ('3010', 6, 150),       # ours_odp: 5/msg
+          ('3120', 5, 100), ('3180', 6, 900)]      # and rxe_odp_mr_copy: 40/msg
+    (tmp_path / 'insn-profile.txt').write_text(''.join(
+        'tb ffffffff0000%s %d %d\n' % t for t in tb))
+    res = subprocess.run(['ci/bench-insn', '--profile', '--report', str(tmp_path)],
+                         cwd=TOP, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    prof = [line for line in res.stdout.splitlines() if line.startswith('profile ')]
+    assert prof == [
+        'profile write_bw_64B symbol stock ours ours_odp (insns/msg)',
+        'profile write_bw_64B rxe_odp_mr_copy[rdma_rxe] 0.0 0.0 40.0',
+        'profile write_bw_64B rxe_mr_copy[rdma_rxe] 20.0 22.0 5.0',
+    ], res.stdout
+
+
 def test_insn_report_fails_without_counts(tmp_path):
     """No plugin output (QEMU killed, plugin not loaded): an error, not an
     empty table."""
