@@ -26,7 +26,7 @@
  * Implicit ODP (start 0, length U64_MAX) covers the whole address space.
  * It and every explicit MR but a hugetlb one have a root umem that is never
  * mapped itself; accesses go to child umems of up to
- * 1 << RXE_ODP_CHILD_SHIFT bytes, created when an access or prefetch
+ * 1 << RXE_ODP_CHILD_SHIFT bytes, created when a fault or prefetch
  * reaches their range and freed once nothing of them is mapped, so neither
  * registration time nor kernel memory depends on the MR's size: page
  * arrays exist only where pages are mapped.
@@ -427,16 +427,30 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 }
 
 /*
- * Take @child, which nobody uses any more, out of the xarray: an access
- * that still finds it under RCU fails to take a reference and creates a
- * new child under children_lock. rxe_odp_release_child() frees it.
+ * The index in odp->children of the chunk of @va: counted from the MR's
+ * first chunk, so that the child of an MR that lies within one chunk is
+ * the xarray's only entry at index 0, which xa_load() finds in the head
+ * without walking nodes. Implicit MRs start at 0.
+ */
+static unsigned long rxe_odp_child_index(struct rxe_odp *odp, u64 va)
+{
+	return (va >> RXE_ODP_CHILD_SHIFT) - (odp->start >> RXE_ODP_CHILD_SHIFT);
+}
+
+/*
+ * Take @child, which no fault or prefetch uses any more, out of the
+ * xarray: one that still finds it under RCU fails to take a reference and
+ * creates a new child under children_lock. A data-path access that found
+ * it uses it until rxe_odp_release_child() marks it dead and frees it.
  */
 static void rxe_odp_unlink_child(struct rxe_odp_umem *child)
 {
-	lockdep_assert_held(&child->odp->children_lock);
+	struct rxe_odp *odp = child->odp;
 
-	xa_erase(&child->odp->children,
-		 ib_umem_start(child->umem) >> RXE_ODP_CHILD_SHIFT);
+	lockdep_assert_held(&odp->children_lock);
+
+	xa_erase(&odp->children,
+		 rxe_odp_child_index(odp, ib_umem_start(child->umem)));
 }
 
 /*
@@ -446,22 +460,36 @@ static void rxe_odp_unlink_child(struct rxe_odp_umem *child)
  */
 static void rxe_odp_release_child(struct rxe_odp_umem *child)
 {
+	/* an access may have found it under RCU, without a reference */
+	spin_lock_bh(&child->map_lock);
+	child->dead = true;
+	spin_unlock_bh(&child->map_lock);
 	ib_umem_odp_release(child->umem);
 	rxe_odp_uncharge(child->cost);
-	/* a lookup under RCU may still be trying to take a reference */
 	kfree_rcu(child, rcu);
 }
 
 /*
- * Unlink @child if nothing of it is mapped and nobody uses it. An access
- * mapping pages holds a reference, so the unlocked look at npages can only
- * miss pages an invalidation is taking away: the release unmaps those.
+ * Unlink @child if nothing of it is mapped and nobody uses it. Faults and
+ * prefetches map pages with a reference held, and may have mapped some
+ * and dropped theirs between the first look at npages and the reference
+ * count: look again once the count is 0. Under children_lock no fault or
+ * prefetch can take a reference then, so that look is exact (it can only
+ * miss pages an invalidation is taking away: the release unmaps those).
  */
 static bool rxe_odp_unlink_if_unused(struct rxe_odp_umem *child)
 {
+	lockdep_assert_held(&child->odp->children_lock);
+
 	if (READ_ONCE(child->umem->npages) ||
 	    !refcount_dec_if_one(&child->users))
 		return false;
+	/* the last user's pages before its refcount_dec() (a release) */
+	smp_acquire__after_ctrl_dep();
+	if (READ_ONCE(child->umem->npages)) {
+		refcount_set(&child->users, 1);
+		return false;
+	}
 	rxe_odp_unlink_child(child);
 	return true;
 }
@@ -562,9 +590,9 @@ static bool rxe_odp_range_has_vma(struct rxe_odp *odp, u64 start, u64 end)
  */
 static struct rxe_odp_umem *rxe_odp_new_child(struct rxe_odp *odp, u64 va)
 {
-	unsigned long index = va >> RXE_ODP_CHILD_SHIFT;
-	u64 start = max_t(u64, (u64)index << RXE_ODP_CHILD_SHIFT, odp->start);
-	u64 end = min_t(u64, (u64)(index + 1) << RXE_ODP_CHILD_SHIFT, odp->end);
+	u64 chunk = va >> RXE_ODP_CHILD_SHIFT;
+	u64 start = max_t(u64, chunk << RXE_ODP_CHILD_SHIFT, odp->start);
+	u64 end = min_t(u64, (chunk + 1) << RXE_ODP_CHILD_SHIFT, odp->end);
 	long cost = rxe_odp_array_cost(start, end, PAGE_SHIFT);
 	struct rxe_odp_umem *child;
 	struct ib_umem_odp *umem;
@@ -597,7 +625,8 @@ static struct rxe_odp_umem *rxe_odp_new_child(struct rxe_odp *odp, u64 va)
 	spin_lock_init(&child->map_lock);
 	umem->private = child;
 	refcount_set(&child->users, 2);
-	err = xa_err(xa_store(&odp->children, index, child, GFP_KERNEL));
+	err = xa_err(xa_store(&odp->children, rxe_odp_child_index(odp, va),
+			      child, GFP_KERNEL));
 	if (err) {
 		ib_umem_odp_release(umem);
 		goto out_free;
@@ -619,7 +648,7 @@ static struct rxe_odp_umem *rxe_odp_find_or_new_child(struct rxe_odp *odp,
 
 	mutex_lock(&odp->children_lock);
 	/* under the lock, an entry in the xarray has a reference of its own */
-	child = xa_load(&odp->children, va >> RXE_ODP_CHILD_SHIFT);
+	child = xa_load(&odp->children, rxe_odp_child_index(odp, va));
 	if (child)
 		refcount_inc(&child->users);
 	else
@@ -629,31 +658,33 @@ static struct rxe_odp_umem *rxe_odp_find_or_new_child(struct rxe_odp *odp,
 }
 
 /*
- * The child that covers @va, with a reference; created if needed and
- * @create, else -EWOULDBLOCK (creating one takes mmap_lock and allocates).
+ * Whether @va can have a child: a user address of the MR's mm. Not
+ * TASK_SIZE: that is the current task's, and the data path runs in
+ * whatever task a softirq interrupted or sent the packet, a 32-bit one
+ * with a 4 GiB TASK_SIZE among them, and faults in a kworker.
  */
-static struct rxe_odp_umem *rxe_odp_get_child(struct rxe_odp *odp, u64 va,
-					      bool create)
+static bool rxe_odp_user_va(struct rxe_odp *odp, u64 va)
 {
-	unsigned long index = va >> RXE_ODP_CHILD_SHIFT;
+	return va < odp->umem->umem.owning_mm->task_size;
+}
+
+/*
+ * The child that covers @va, with a reference; created if needed (which
+ * takes mmap_lock and allocates). Process context.
+ */
+static struct rxe_odp_umem *rxe_odp_get_child(struct rxe_odp *odp, u64 va)
+{
 	struct rxe_odp_umem *child;
 
 	rcu_read_lock();
-	child = xa_load(&odp->children, index);
+	child = xa_load(&odp->children, rxe_odp_child_index(odp, va));
 	if (child && !refcount_inc_not_zero(&child->users))
 		child = NULL;
 	rcu_read_unlock();
 	if (child)
 		return child;
-	/*
-	 * Not TASK_SIZE: that is the current task's, and the data path runs
-	 * in whatever task a softirq interrupted or sent the packet, a
-	 * 32-bit one with a 4 GiB TASK_SIZE among them.
-	 */
-	if (va >= odp->umem->umem.owning_mm->task_size)
+	if (!rxe_odp_user_va(odp, va))
 		return ERR_PTR(-EFAULT);
-	if (!create)
-		return ERR_PTR(-EWOULDBLOCK);
 
 	child = rxe_odp_find_or_new_child(odp, va);
 	/*
@@ -669,16 +700,16 @@ static struct rxe_odp_umem *rxe_odp_get_child(struct rxe_odp *odp, u64 va,
 }
 
 /*
- * Done with a umem from rxe_odp_get_umem(). A child whose access or
- * prefetch mapped nothing (no permission, PREFETCH_NO_FAULT over absent
- * pages, an invalidation meanwhile) is freed at once if @may_sleep, else
- * by reap_work: children exist only while they map something, whatever
- * users or peers ask for.
+ * Done with a umem from rxe_odp_get_umem(). A child that maps nothing
+ * after a fault or prefetch (no permission, PREFETCH_NO_FAULT over absent
+ * pages, an invalidation meanwhile) is freed at once: children exist only
+ * while they map something, whatever users or peers ask for. Process
+ * context.
  */
-static void rxe_odp_put_umem(struct rxe_odp_umem *ou, bool may_sleep)
+static void rxe_odp_put_umem(struct rxe_odp_umem *ou)
 {
 	struct rxe_odp *odp = ou->odp;
-	bool empty, unused;
+	bool unused;
 
 	if (ou == &odp->whole)
 		return;
@@ -687,12 +718,9 @@ static void rxe_odp_put_umem(struct rxe_odp_umem *ou, bool may_sleep)
 	 * the child then. It looks again later at an empty child that was
 	 * in use when it ran.
 	 */
-	empty = !READ_ONCE(ou->umem->npages);
-	if (!empty || !may_sleep) {
+	if (READ_ONCE(ou->umem->npages)) {
 		/* not the last reference: the xarray holds one */
 		refcount_dec(&ou->users);
-		if (empty)
-			mod_delayed_work(rxe_odp_wq, &odp->reap_work, 0);
 		return;
 	}
 	mutex_lock(&odp->children_lock);
@@ -704,44 +732,75 @@ static void rxe_odp_put_umem(struct rxe_odp_umem *ou, bool may_sleep)
 }
 
 /*
- * The umem that maps @va (the MR's own, or a child), with a reference to
- * drop with rxe_odp_put_umem(), and in *@bytes how much of [va, end) it
- * covers, at most up to the next 1 << RXE_ODP_CHILD_SHIFT boundary:
- * accesses and prefetches walk a range chunk by chunk with this. A
- * missing child is created only if @create.
+ * How much of [va, end) the umem that maps @va covers, at most up to the
+ * next 1 << RXE_ODP_CHILD_SHIFT boundary (accesses and prefetches walk a
+ * range chunk by chunk with this). Last bytes, not ends: the chunk may end
+ * at the top of the space. An implicit MR ends at TASK_SIZE, inside its
+ * last child's chunk.
+ */
+static u64 rxe_odp_chunk_bytes(struct rxe_odp *odp, u64 va, u64 end)
+{
+	return min3(end - 1, odp->end - 1,
+		    va | (BIT_ULL(RXE_ODP_CHILD_SHIFT) - 1)) - va + 1;
+}
+
+/*
+ * The umem that maps @va (the MR's own, or a child, created if missing),
+ * with a reference to drop with rxe_odp_put_umem(), and in *@bytes how
+ * much of [va, end) it covers. For faults and prefetches: process context.
  */
 static struct rxe_odp_umem *rxe_odp_get_umem(struct rxe_odp *odp, u64 va,
-					     u64 end, u64 *bytes, bool create)
+					     u64 end, u64 *bytes)
 {
 	struct rxe_odp_umem *ou;
 
-	/*
-	 * An implicit MR ends at TASK_SIZE, inside its last child's chunk:
-	 * an address past it would be found in that child with 0 bytes.
-	 */
-	if (va >= odp->end)
+	if (va < odp->start || va >= odp->end)
 		return ERR_PTR(-EFAULT);
-	ou = odp->umem->is_implicit_odp ? rxe_odp_get_child(odp, va, create) :
+	ou = odp->umem->is_implicit_odp ? rxe_odp_get_child(odp, va) :
 					  &odp->whole;
-	/* last bytes, not ends: the chunk may end at the top of the space */
 	if (!IS_ERR(ou))
-		*bytes = min3(end - 1, ib_umem_end(ou->umem) - 1,
-			      va | (BIT_ULL(RXE_ODP_CHILD_SHIFT) - 1)) - va + 1;
+		*bytes = rxe_odp_chunk_bytes(odp, va, end);
 	return ou;
+}
+
+/*
+ * For the data path, which must not sleep: the umem that maps @va, found
+ * under the caller's rcu_read_lock() and without a reference, so that an
+ * access costs no atomic operation and no lock beyond map_lock. A child
+ * may be unlinked and released meanwhile: its umem is valid until
+ * map_lock shows it dead (rxe_odp_release_child()). -EWOULDBLOCK if @va
+ * has no child yet.
+ */
+static struct rxe_odp_umem *rxe_odp_find_umem(struct rxe_odp *odp, u64 va)
+{
+	struct rxe_odp_umem *child;
+
+	RCU_LOCKDEP_WARN(!rcu_read_lock_held(),
+			 "a data-path lookup outside an RCU read section");
+	if (va < odp->start || va >= odp->end)
+		return ERR_PTR(-EFAULT);
+	if (!odp->umem->is_implicit_odp)
+		return &odp->whole;
+	child = xa_load(&odp->children, rxe_odp_child_index(odp, va));
+	if (child)
+		return child;
+	return ERR_PTR(rxe_odp_user_va(odp, va) ? -EWOULDBLOCK : -EFAULT);
 }
 
 static bool rxe_odp_range_mapped(struct rxe_odp_umem *ou, u64 va, u64 len,
 				 u64 perm)
 {
-	struct ib_umem_odp *umem = ou->umem;
-	unsigned long idx = (va - ib_umem_start(umem)) >> umem->page_shift;
-	unsigned long last = (va + len - 1 - ib_umem_start(umem)) >>
-			     umem->page_shift;
+	struct ib_umem_odp *umem;
+	unsigned long idx, last;
 
 	lockdep_assert_held(&ou->map_lock);
 
-	if (va < ou->revoke_end && va + len > ou->revoke_start)
+	/* a dead child's umem may be gone */
+	if (ou->dead || (va < ou->revoke_end && va + len > ou->revoke_start))
 		return false;
+	umem = ou->umem;
+	idx = (va - ib_umem_start(umem)) >> umem->page_shift;
+	last = (va + len - 1 - ib_umem_start(umem)) >> umem->page_shift;
 	for (; idx <= last; idx++)
 		if ((umem->dma_list[idx] & perm) != perm)
 			return false;
@@ -1187,7 +1246,7 @@ static int rxe_odp_map_chunk(struct rxe_odp *odp, u64 va, u64 end,
 	u64 covered;
 	int ret;
 
-	ou = rxe_odp_get_umem(odp, va, look_end, &covered, true);
+	ou = rxe_odp_get_umem(odp, va, look_end, &covered);
 	if (IS_ERR(ou))
 		return PTR_ERR(ou);
 	*bytes = min(covered, end - va);
@@ -1198,7 +1257,7 @@ static int rxe_odp_map_chunk(struct rxe_odp *odp, u64 va, u64 end,
 		ret = rxe_odp_map_range(ou, va, *bytes, covered - *bytes,
 					advice ==
 					IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE);
-	rxe_odp_put_umem(ou, true);
+	rxe_odp_put_umem(ou);
 	return ret;
 }
 
@@ -1256,7 +1315,7 @@ static void rxe_odp_copy_locked(struct rxe_odp_umem *ou, u64 va, void *addr,
 /*
  * Copy between @addr and [va, va + len) of @ou, under map_lock, if all of
  * it is mapped with the permission the direction needs; -EWOULDBLOCK if
- * it is not. Any context.
+ * it is not. Any context, under rcu_read_lock() (rxe_odp_find_umem()).
  */
 static int rxe_odp_copy_mapped(struct rxe_odp_umem *ou, u64 va, void *addr,
 			       u64 len, enum rxe_mr_copy_dir dir)
@@ -1264,7 +1323,8 @@ static int rxe_odp_copy_mapped(struct rxe_odp_umem *ou, u64 va, void *addr,
 	bool write = dir == RXE_TO_MR_OBJ;
 	u64 perm = ODP_READ_ALLOWED_BIT | (write ? ODP_WRITE_ALLOWED_BIT : 0);
 
-	if (write && !ou->umem->umem.writable)
+	/* the root's: a child's umem may be gone until map_lock says not */
+	if (write && !ou->odp->umem->umem.writable)
 		return -EPERM;
 	spin_lock_bh(&ou->map_lock);
 	if (!rxe_odp_range_mapped(ou, va, len, perm)) {
@@ -1519,22 +1579,23 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr, int length,
 
 	start = rxe_odp_va(mr, iova);
 	end = start + length;
+	rcu_read_lock();
 	for (va = start; va < end;) {
-		struct rxe_odp_umem *ou;
+		struct rxe_odp_umem *ou = rxe_odp_find_umem(odp, va);
 		u64 bytes;
 
-		ou = rxe_odp_get_umem(odp, va, end, &bytes, false);
 		if (IS_ERR(ou)) {
 			err = PTR_ERR(ou);
 			break;
 		}
+		bytes = rxe_odp_chunk_bytes(odp, va, end);
 		err = rxe_odp_copy_mapped(ou, va, addr, bytes, dir);
-		rxe_odp_put_umem(ou, false);
 		if (err)
 			break;
 		va += bytes;
 		addr += bytes;
 	}
+	rcu_read_unlock();
 	if (!err)
 		return 0;
 	if (err != -EWOULDBLOCK)
@@ -1550,11 +1611,12 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr, int length,
 /*
  * For an atomic operation: the kernel address of the aligned 8 bytes at
  * @iova if they are mapped for writing, with the umem that maps them
- * locked and referenced in *@locked, so that the page cannot be
- * invalidated until rxe_odp_unlock(*@locked). Any context. Returns NULL,
- * with nothing locked, when the address is not 8-byte aligned, and an
- * ERR_PTR() when the memory cannot be accessed: -EWOULDBLOCK while
- * @fault's work faults the page in (see rxe_odp_mr_copy()).
+ * locked in *@locked (map_lock, inside an RCU read section, as for a
+ * copy), so that the page cannot be invalidated until
+ * rxe_odp_unlock(*@locked). Any context. Returns NULL, with nothing
+ * locked, when the address is not 8-byte aligned, and an ERR_PTR() when
+ * the memory cannot be accessed: -EWOULDBLOCK while @fault's work faults
+ * the page in (see rxe_odp_mr_copy()).
  */
 u64 *rxe_odp_atomic_vaddr_lock(struct rxe_mr *mr, u64 iova,
 			       struct rxe_odp_umem **locked,
@@ -1565,32 +1627,31 @@ u64 *rxe_odp_atomic_vaddr_lock(struct rxe_mr *mr, u64 iova,
 	struct rxe_odp_umem *ou;
 	struct ib_umem_odp *umem;
 	unsigned long idx;
-	u64 va, bytes, *kva;
+	u64 va, *kva;
 
 	if (mr_check_range(mr, iova, sizeof(u64)))
 		return ERR_PTR(-EFAULT);
 	va = rxe_odp_va(mr, iova);
 	if (va & (sizeof(u64) - 1))
 		return NULL;
+	if (!odp->umem->umem.writable)
+		return ERR_PTR(-EFAULT);
 
-	ou = rxe_odp_get_umem(odp, va, va + sizeof(u64), &bytes, false);
+	rcu_read_lock();
+	ou = rxe_odp_find_umem(odp, va);
 	if (IS_ERR(ou)) {
+		rcu_read_unlock();
 		if (PTR_ERR(ou) != -EWOULDBLOCK)
 			return ERR_PTR(-EFAULT);
 		goto fault;
 	}
-	umem = ou->umem;
-	if (!umem->umem.writable) {
-		rxe_odp_put_umem(ou, false);
-		return ERR_PTR(-EFAULT);
-	}
 	spin_lock_bh(&ou->map_lock);
 	if (!rxe_odp_range_mapped(ou, va, sizeof(u64), perm)) {
-		spin_unlock_bh(&ou->map_lock);
-		rxe_odp_put_umem(ou, false);
+		rxe_odp_unlock(ou);
 		goto fault;
 	}
 
+	umem = ou->umem;
 	idx = (va - ib_umem_start(umem)) >> umem->page_shift;
 	kva = (u64 *)((uintptr_t)(umem->dma_list[idx] & ODP_DMA_ADDR_MASK) +
 		      (va & (BIT_ULL(umem->page_shift) - 1)));
@@ -1611,9 +1672,10 @@ fault:
 }
 
 void rxe_odp_unlock(struct rxe_odp_umem *locked)
+	__releases(&locked->map_lock) __releases(RCU)
 {
 	spin_unlock_bh(&locked->map_lock);
-	rxe_odp_put_umem(locked, false);
+	rcu_read_unlock();
 }
 
 int rxe_odp_init(void)

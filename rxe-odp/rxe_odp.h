@@ -17,9 +17,9 @@
 
 /*
  * Implicit ODP MRs, and explicit ones without IB_ACCESS_HUGETLB, are
- * served by child umems of up to this size, created by the first access
- * to their range and freed again once nothing of them is mapped (see
- * rxe_odp_get_umem()).
+ * served by child umems of up to this size, created by the first fault or
+ * prefetch in their range and freed again once nothing of them is mapped
+ * (see rxe_odp_get_umem()).
  */
 #define RXE_ODP_CHILD_SHIFT	26
 /*
@@ -46,9 +46,13 @@ struct rxe_odp_umem {
 	struct ib_umem_odp	*umem;
 	struct rxe_odp		*odp;
 	/*
-	 * A child: one reference for odp->children, one for each access or
-	 * prefetch using it; once it drops to 0 the child is out of the
-	 * xarray and its umem released. Unused for a hugetlb MR's umem.
+	 * A child: one reference for odp->children, one for each fault or
+	 * prefetch using it (they sleep); once it drops to 0 the child is
+	 * out of the xarray and its umem released (MR destruction releases
+	 * children at 1: no fault or prefetch is left). The data path, which
+	 * does not sleep, takes no reference: it finds and uses a child
+	 * under RCU, and checks @dead under map_lock. Unused for a hugetlb
+	 * MR's umem.
 	 */
 	refcount_t		users;
 	/*
@@ -56,11 +60,19 @@ struct rxe_odp_umem {
 	 * too, with what changes dma_list: rxe_odp_set_pages() records
 	 * pages with it held, and the invalidation callback revokes a range
 	 * under it ([revoke_start, revoke_end) counts as unmapped) before
-	 * it unmaps the range without it. Both also hold umem_mutex.
+	 * it unmaps the range without it. Both also hold umem_mutex. The
+	 * release of a child sets @dead under it (without umem_mutex).
 	 */
 	spinlock_t		map_lock;
 	u64			revoke_start;
 	u64			revoke_end;
+	/*
+	 * Set under map_lock before a child's umem is released: an access
+	 * that found the child under RCU before it was unlinked sees nothing
+	 * mapped from then on (until then the umem is whole), and the struct
+	 * itself outlives the access's RCU read section (kfree_rcu()).
+	 */
+	bool			dead;
 	/* what its page arrays count against rxe_odp_charge()'s bound */
 	long			cost;
 	/* on a list of unlinked children waiting to be released */
@@ -94,7 +106,9 @@ struct rxe_odp {
 	u64			end;
 	/*
 	 * struct rxe_odp_umem of the children, indexed by address >>
-	 * RXE_ODP_CHILD_SHIFT, looked up under RCU
+	 * RXE_ODP_CHILD_SHIFT from the chunk of @start on (an MR within one
+	 * chunk has its child at index 0, in the xarray's head), looked up
+	 * under RCU
 	 */
 	struct xarray		children;
 	/* serializes adding children to and removing them from the xarray */
